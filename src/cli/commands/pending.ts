@@ -1,0 +1,36 @@
+// Commands that are part of the interface but whose feature is not built in
+// this version. They are listed in help so the command set is visible, and
+// they say plainly that they are not available instead of pretending.
+
+import { exitFailure, type Command, type CommandKind } from "../command.ts";
+
+function pending(name: string, summary: string, kind: CommandKind, positionals?: string): Command {
+  return {
+    name,
+    summary,
+    kind,
+    positionals,
+    flags: [],
+    async run(context) {
+      context.err(`constellation ${name}: not available in this version yet (${summary.replace(/\.$/, "").toLowerCase()})\n`);
+      return exitFailure;
+    },
+  };
+}
+
+export const pendingCommands: Command[] = [
+  pending("members", "List gossip members and their state.", "read"),
+  pending("nodes", "List nodes with their metadata.", "read"),
+  pending("services", "List services and the health of each instance.", "read"),
+  pending("leases", "Show the lb_leader and dns_writer leases: holder, token, time left.", "read"),
+  pending("routes", "Show the Traefik routes this agent serves.", "read"),
+  pending("dns plan", "Show the DNS changes the dns_writer would make.", "read"),
+  pending("raft peers", "List Raft voters and learners.", "read"),
+  pending("raft remove-peer", "Remove a Raft voter.", "action", "NODE"),
+  pending("raft recover", "Rebuild a Raft cluster from this node after permanent quorum loss.", "action"),
+  pending("cordon", "Stop sending traffic to a node and keep it from leading.", "action", "NODE"),
+  pending("uncordon", "Undo cordon.", "action", "NODE"),
+  pending("keyring", "Install, use or remove gossip keys at run time.", "action"),
+  pending("deploy", "Deploy the services defined in a TypeScript stack file.", "action", "STACK_FILE"),
+  pending("install", "Install this binary as an agent on a node over SSH.", "action", "USER@HOST"),
+];
