@@ -3,21 +3,14 @@
 // call plain functions on the objects handed in.
 
 import { Elysia } from "elysia";
+import { StatusView } from "./models.ts";
 
 export interface StatusSource {
-  status(): {
-    node: string;
-    version: string;
-    commit: string;
-    profile: string;
-    uptime_seconds: number;
-    started_at: string;
-    components: Record<string, string>;
-  };
+  status(): StatusView;
 }
 
 export function controlApi(source: StatusSource) {
   return new Elysia({ name: "control-api" })
     .get("/health", () => ({ status: "ok" }))
-    .get("/api/v1/status", () => source.status());
+    .get("/api/v1/status", () => source.status(), { response: StatusView });
 }

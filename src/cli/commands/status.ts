@@ -2,16 +2,8 @@
 
 import { exitOk, type Command } from "../command.ts";
 import { getJson } from "../api-client.ts";
+import type { StatusView } from "../../api/models.ts";
 
-interface StatusView {
-  node: string;
-  version: string;
-  commit: string;
-  profile: string;
-  uptime_seconds: number;
-  started_at: string;
-  components: Record<string, string>;
-}
 
 export const statusCommand: Command = {
   name: "status",
