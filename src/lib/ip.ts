@@ -57,3 +57,61 @@ export function parseHostPort(text: string, defaultPort: number): { host: string
   if (port < 1 || port > 65535) return `"${text}": port ${port} is outside 1-65535`;
   return { host, port };
 }
+
+/** The 4 (IPv4) or 16 (IPv6) network-order bytes of a textual address, or undefined if it is not one. */
+export function ipToBytes(text: string): Uint8Array | undefined {
+  if (isIPv4(text)) return Uint8Array.from(text.split(".").map(Number));
+  if (!isIPv6(text)) return undefined;
+  let body = text;
+  const tail: number[] = [];
+  const lastColon = body.lastIndexOf(":");
+  if (body.slice(lastColon + 1).includes(".")) {
+    tail.push(...body.slice(lastColon + 1).split(".").map(Number));
+    body = body.slice(0, lastColon + 1) + "0:0";
+  }
+  const [head = "", rest] = body.split("::") as [string, string | undefined];
+  const headGroups = head === "" ? [] : head.split(":");
+  const restGroups = rest === undefined || rest === "" ? [] : rest.split(":");
+  const missing = 8 - headGroups.length - restGroups.length;
+  const groups = [...headGroups, ...(rest === undefined ? [] : new Array<string>(missing).fill("0")), ...restGroups];
+  const bytes = new Uint8Array(16);
+  groups.forEach((group, i) => {
+    const value = parseInt(group, 16);
+    bytes[2 * i] = value >> 8;
+    bytes[2 * i + 1] = value & 0xff;
+  });
+  if (tail.length === 4) bytes.set(tail, 12);
+  return bytes;
+}
+
+/** Text of a 4- or 16-byte address (IPv6 in full lower-case groups, zeros compressed once). */
+export function bytesToIp(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 4) return Array.from(bytes).join(".");
+  if (bytes.length !== 16) return undefined;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  // Compress the longest run of two or more zero groups, as RFC 5952 asks.
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+}
+
+/** "ip:port", with IPv6 in brackets: the form every transport address takes in the agent. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
