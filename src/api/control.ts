@@ -1,16 +1,69 @@
-// The control API (default port 8080): health, status and, as the agent
-// grows, the cluster views and operator actions. Controllers are thin: they
-// call plain functions on the objects handed in.
+// The control API (default port 8080): health, status, membership and the
+// keyring. Controllers are thin: they call plain functions on the source the
+// agent hands in. Mutations need the bearer token (see auth.ts).
 
 import { Elysia } from "elysia";
-import { StatusView } from "./models.ts";
+import { ErrorResponse, GossipStats, KeyringChange, KeyringView, MembersResponse, StatusView } from "./models.ts";
+import type { MutationAuth } from "./auth.ts";
 
-export interface StatusSource {
+export type KeyringOperation = "install" | "use" | "remove";
+
+export interface ControlSource {
   status(): StatusView;
+  /** undefined while gossip is not running. */
+  members(): MembersResponse | undefined;
+  /** undefined while gossip is not running. */
+  gossipStats(): GossipStats | undefined;
+  keyring(): KeyringView;
+  changeKeyring(operation: KeyringOperation, keyBase64: string): { ok: true; keyring: KeyringView } | { ok: false; error: string };
+  readonly auth: MutationAuth;
 }
 
-export function controlApi(source: StatusSource) {
+export function controlApi(source: ControlSource) {
   return new Elysia({ name: "control-api" })
     .get("/health", () => ({ status: "ok" }))
-    .get("/api/v1/status", () => source.status(), { response: StatusView });
+    .get("/api/v1/status", () => source.status(), { response: StatusView })
+    .get(
+      "/api/v1/members",
+      ({ set }) => {
+        const members = source.members();
+        if (members) return members;
+        set.status = 503;
+        return { error: "gossip is not running on this node" };
+      },
+      { response: { 200: MembersResponse, 503: ErrorResponse } },
+    )
+    .get(
+      "/api/v1/gossip",
+      ({ set }) => {
+        const stats = source.gossipStats();
+        if (stats) return stats;
+        set.status = 503;
+        return { error: "gossip is not running on this node" };
+      },
+      { response: { 200: GossipStats, 503: ErrorResponse } },
+    )
+    .get("/api/v1/keyring", () => source.keyring(), { response: KeyringView })
+    .post(
+      "/api/v1/keyring/:operation",
+      ({ params, body, request, set }) => {
+        const denied = source.auth.check(request.headers.get("authorization"));
+        if (denied) {
+          set.status = denied[0];
+          return { error: denied[1] };
+        }
+        const operation = params.operation;
+        if (operation !== "install" && operation !== "use" && operation !== "remove") {
+          set.status = 404;
+          return { error: `unknown keyring operation "${operation}"; use install, use or remove` };
+        }
+        const result = source.changeKeyring(operation, body.key);
+        if (!result.ok) {
+          set.status = 400;
+          return { error: result.error };
+        }
+        return result.keyring;
+      },
+      { body: KeyringChange },
+    );
 }

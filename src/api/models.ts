@@ -13,3 +13,45 @@ export const StatusView = Type.Object({
   components: Type.Record(Type.String(), Type.String(), { description: "Component name -> one-line state." }),
 });
 export type StatusView = Static<typeof StatusView>;
+
+export const MemberView = Type.Object({
+  name: Type.String(),
+  address: Type.String({ description: "ip:port of the member's gossip socket." }),
+  state: Type.Union([Type.Literal("alive"), Type.Literal("suspect"), Type.Literal("dead"), Type.Literal("left")]),
+  incarnation: Type.Integer({ minimum: 0 }),
+  meta: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+    description: "The member's Constellation metadata, or null when it is not a Constellation agent.",
+  }),
+  meta_base64: Type.String({ description: "The raw gossip metadata bytes." }),
+  protocol: Type.Object({ min: Type.Integer(), max: Type.Integer(), current: Type.Integer() }),
+});
+export type MemberView = Static<typeof MemberView>;
+
+export const MembersResponse = Type.Object({
+  self: Type.String(),
+  members: Type.Array(MemberView),
+});
+export type MembersResponse = Static<typeof MembersResponse>;
+
+export const KeyringView = Type.Object({
+  enabled: Type.Boolean(),
+  /** Keys are never shown: each is identified by the first 16 hex digits of its SHA-256. */
+  keys: Type.Array(Type.Object({ fingerprint: Type.String(), primary: Type.Boolean(), bytes: Type.Integer() })),
+});
+export type KeyringView = Static<typeof KeyringView>;
+
+export const KeyringChange = Type.Object({
+  key: Type.String({ minLength: 1, maxLength: 100, description: "Base64 key of 16, 24 or 32 bytes." }),
+});
+
+export const ErrorResponse = Type.Object({ error: Type.String() });
+
+export const GossipStats = Type.Object({
+  health_score: Type.Integer({ description: "Lifeguard local health: 0 is healthy; probe timing is multiplied by score + 1." }),
+  incarnation: Type.Integer(),
+  members_alive: Type.Integer(),
+  members_total: Type.Integer(),
+  queued_broadcasts: Type.Integer(),
+  counters: Type.Record(Type.String(), Type.Number(), { description: "Packets, bytes and drops since start." }),
+});
+export type GossipStats = Static<typeof GossipStats>;

@@ -4,6 +4,8 @@ import type { Command } from "./command.ts";
 import { agentCommand } from "./commands/agent.ts";
 import { configCheckCommand } from "./commands/config-check.ts";
 import { keygenCommand } from "./commands/keygen.ts";
+import { keyringCommand } from "./commands/keyring.ts";
+import { membersCommand } from "./commands/members.ts";
 import { pendingCommands } from "./commands/pending.ts";
 import { statusCommand } from "./commands/status.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -11,9 +13,11 @@ import { versionCommand } from "./commands/version.ts";
 export const commands: readonly Command[] = [
   agentCommand,
   statusCommand,
+  membersCommand,
   ...pendingCommands.filter((c) => c.kind === "read"),
   configCheckCommand,
   keygenCommand,
+  keyringCommand,
   ...pendingCommands.filter((c) => c.kind === "action"),
   versionCommand,
 ];

@@ -5,9 +5,15 @@
 import { existsSync, mkdirSync } from "node:fs";
 import type { LoadedConfig } from "../config/load.ts";
 import type { Logger } from "../lib/log.ts";
-import { controlApi } from "../api/control.ts";
+import { controlApi, type ControlSource, type KeyringOperation } from "../api/control.ts";
+import { loadMutationAuth, type MutationAuth } from "../api/auth.ts";
+import type { KeyringView, MembersResponse } from "../api/models.ts";
+import { GossipService } from "./gossip-service.ts";
+import { decodeMemberMeta } from "../state/member-meta.ts";
+import { decodeBase64 } from "../gossip/security.ts";
 import { providerApi } from "../api/provider.ts";
 import { commit, version } from "../version.ts";
+import { createHash } from "node:crypto";
 
 interface RunningServer {
   name: string;
@@ -18,11 +24,15 @@ export class Agent {
   private readonly servers: RunningServer[] = [];
   private startedAtMs = 0;
   private readonly components: Record<string, string> = {};
+  private readonly gossip: GossipService;
+  private auth: MutationAuth | undefined;
 
   constructor(
     private readonly loaded: LoadedConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.gossip = new GossipService(loaded.config, log);
+  }
 
   async start(): Promise<void> {
     const { config } = this.loaded;
@@ -37,7 +47,11 @@ export class Agent {
     });
     this.prepareDataDir();
     this.reportEnvironment();
-    const control = controlApi({ status: () => this.status() });
+    const { auth, problem } = loadMutationAuth(config.apiTokenFile);
+    this.auth = auth;
+    if (problem) this.log.warn("control API mutations are disabled", { reason: problem });
+    await this.gossip.start();
+    const control = controlApi(this.controlSource());
     const provider = providerApi({
       dynamicConfiguration: () => undefined,
       unavailableReason: () => "no routing table yet: cluster state has not been synchronised on this node",
@@ -51,14 +65,87 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    await this.gossip.stop();
     for (const server of this.servers.splice(0).reverse()) {
       server.stop();
       this.log.info("stopped", { server: server.name });
     }
   }
 
+  private controlSource(): ControlSource {
+    const auth = this.auth;
+    if (!auth) throw new Error("control source requested before start");
+    return {
+      auth,
+      status: () => this.status(),
+      members: () => this.members(),
+      gossipStats: () => this.gossipStats(),
+      keyring: () => this.keyring(),
+      changeKeyring: (operation, keyBase64) => this.changeKeyring(operation, keyBase64),
+    };
+  }
+
+  private members(): MembersResponse | undefined {
+    if (!this.gossip.running) return undefined;
+    return {
+      self: this.loaded.config.nodeName,
+      members: this.gossip.members().map((member) => ({
+        name: member.name,
+        address: member.address,
+        state: member.state,
+        incarnation: member.incarnation,
+        meta: (decodeMemberMeta(member.meta) as Record<string, unknown> | undefined) ?? null,
+        meta_base64: Buffer.from(member.meta).toString("base64"),
+        protocol: { min: member.vsn[0] ?? 0, max: member.vsn[1] ?? 0, current: member.vsn[2] ?? 0 },
+      })),
+    };
+  }
+
+  private gossipStats() {
+    const shell = this.gossip.running;
+    if (!shell) return undefined;
+    return {
+      health_score: shell.core.healthScore(),
+      incarnation: shell.core.incarnation(),
+      members_alive: shell.core.liveMemberCount(),
+      members_total: shell.core.members().length,
+      queued_broadcasts: shell.core.queuedBroadcasts(),
+      counters: { ...shell.counters, ...shell.core.counters },
+    };
+  }
+
+  private keyring(): KeyringView {
+    const keys = this.gossip.running?.keyring()?.keys ?? [];
+    return {
+      enabled: keys.length > 0,
+      keys: keys.map((key, index) => ({
+        fingerprint: createHash("sha256").update(key).digest("hex").slice(0, 16),
+        primary: index === 0,
+        bytes: key.length,
+      })),
+    };
+  }
+
+  private changeKeyring(operation: KeyringOperation, keyBase64: string) {
+    const shell = this.gossip.running;
+    if (!shell) return { ok: false as const, error: "gossip is not running on this node" };
+    const key = decodeBase64(keyBase64.trim());
+    if (!key) return { ok: false as const, error: "the key is not valid base64" };
+    const result = shell.changeKeyring(operation, key);
+    if (!result.ok) return { ok: false as const, error: result.error };
+    this.log.info("keyring changed", { operation, keys: result.keyring.keys.length });
+    return { ok: true as const, keyring: this.keyring() };
+  }
+
   status() {
     const { config } = this.loaded;
+    const shell = this.gossip.running;
+    if (shell) {
+      const live = shell.core.liveMemberCount();
+      this.components.gossip = `${live} of ${shell.core.members().length} members alive, health ${shell.core.healthScore()}`;
+    } else {
+      this.components.gossip = "stopped";
+    }
     return {
       node: config.nodeName,
       version,
@@ -119,7 +206,6 @@ export class Agent {
     } else {
       this.components.encryption = "keyring configured";
     }
-    this.components.gossip = "not available in this version";
     this.components.raft = "not available in this version";
   }
 }

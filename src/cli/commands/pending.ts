@@ -19,7 +19,6 @@ function pending(name: string, summary: string, kind: CommandKind, positionals?:
 }
 
 export const pendingCommands: Command[] = [
-  pending("members", "List gossip members and their state.", "read"),
   pending("nodes", "List nodes with their metadata.", "read"),
   pending("services", "List services and the health of each instance.", "read"),
   pending("leases", "Show the lb_leader and dns_writer leases: holder, token, time left.", "read"),
@@ -30,7 +29,6 @@ export const pendingCommands: Command[] = [
   pending("raft recover", "Rebuild a Raft cluster from this node after permanent quorum loss.", "action"),
   pending("cordon", "Stop sending traffic to a node and keep it from leading.", "action", "NODE"),
   pending("uncordon", "Undo cordon.", "action", "NODE"),
-  pending("keyring", "Install, use or remove gossip keys at run time.", "action"),
   pending("deploy", "Deploy the services defined in a TypeScript stack file.", "action", "STACK_FILE"),
   pending("install", "Install this binary as an agent on a node over SSH.", "action", "USER@HOST"),
 ];
