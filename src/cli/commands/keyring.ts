@@ -52,6 +52,7 @@ export const keyringCommand: Command = {
     } catch (error) {
       throw new ApiError(`cannot read the API token from ${tokenFile}: ${(error as Error).message}`);
     }
+    if (token === "" || /\s/.test(token)) throw new ApiError(`${tokenFile} must hold the API token alone on one line`);
     const base = apiBaseUrl(context);
     let response: Response;
     try {
