@@ -3,7 +3,8 @@
 // agent hands in. Mutations need the bearer token (see auth.ts).
 
 import { Elysia } from "elysia";
-import { ErrorResponse, GossipStats, KeyringChange, KeyringView, MembersResponse, StatusView } from "./models.ts";
+import { ErrorResponse, GossipStats, KeyringChange, KeyringView, MembersResponse, NodesResponse, ServicesResponse, StatusView } from "./models.ts";
+import type { ClusterView } from "../state/model.ts";
 import type { MutationAuth } from "./auth.ts";
 
 export type KeyringOperation = "install" | "use" | "remove";
@@ -15,6 +16,7 @@ export interface ControlSource {
   /** undefined while gossip is not running. */
   gossipStats(): GossipStats | undefined;
   keyring(): KeyringView;
+  cluster(): ClusterView;
   changeKeyring(operation: KeyringOperation, keyBase64: string): { ok: true; keyring: KeyringView } | { ok: false; error: string };
   readonly auth: MutationAuth;
 }
@@ -43,6 +45,25 @@ export function controlApi(source: ControlSource) {
       },
       { response: { 200: GossipStats, 503: ErrorResponse } },
     )
+    .get("/api/v1/nodes", () => ({ nodes: source.cluster().nodes }), { response: NodesResponse })
+    .get("/api/v1/nodes/:name", ({ params, set }) => {
+      const node = source.cluster().nodes[params.name];
+      if (node) return node;
+      set.status = 404;
+      return { error: `no live node named "${params.name}"` };
+    })
+    .get("/api/v1/services", () => {
+      const view = source.cluster();
+      return { service_health: view.service_health, warp_health: view.warp_health };
+    }, { response: ServicesResponse })
+    .get("/api/v1/services/:name", ({ params, set }) => {
+      const instances = Object.fromEntries(
+        Object.entries(source.cluster().service_health).filter(([, health]) => health.service_name === params.name),
+      );
+      if (Object.keys(instances).length > 0) return { service_health: instances };
+      set.status = 404;
+      return { error: `no instance of a service named "${params.name}" on a live node` };
+    })
     .get("/api/v1/keyring", () => source.keyring(), { response: KeyringView })
     .post(
       "/api/v1/keyring/:operation",

@@ -2,6 +2,7 @@
 // types that the server returns and the CLI reads.
 
 import { Type, type Static } from "@sinclair/typebox";
+import { NodeMetadata, ServiceHealth, WARPHealth } from "../state/model.ts";
 
 export const StatusView = Type.Object({
   node: Type.String({ description: "This node's name." }),
@@ -11,6 +12,12 @@ export const StatusView = Type.Object({
   uptime_seconds: Type.Integer({ minimum: 0 }),
   started_at: Type.String({ description: "Start time, ISO 8601." }),
   components: Type.Record(Type.String(), Type.String(), { description: "Component name -> one-line state." }),
+  cluster: Type.Object({
+    nodes: Type.Integer({ description: "Live nodes with replicated metadata." }),
+    services: Type.Integer({ description: "Service instances on live nodes." }),
+    healthy_services: Type.Integer(),
+    state_version: Type.Integer({ description: "Changes applied to this node's replica since it started." }),
+  }),
 });
 export type StatusView = Static<typeof StatusView>;
 
@@ -55,3 +62,14 @@ export const GossipStats = Type.Object({
   counters: Type.Record(Type.String(), Type.Number(), { description: "Packets, bytes and drops since start." }),
 });
 export type GossipStats = Static<typeof GossipStats>;
+
+export const NodesResponse = Type.Object({
+  nodes: Type.Record(Type.String(), NodeMetadata, { description: "Live nodes by name, from the replicated state." }),
+});
+export type NodesResponse = Static<typeof NodesResponse>;
+
+export const ServicesResponse = Type.Object({
+  service_health: Type.Record(Type.String(), ServiceHealth, { description: "Instances on live nodes, keyed <service>@<node>." }),
+  warp_health: Type.Record(Type.String(), WARPHealth),
+});
+export type ServicesResponse = Static<typeof ServicesResponse>;

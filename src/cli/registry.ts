@@ -6,6 +6,7 @@ import { configCheckCommand } from "./commands/config-check.ts";
 import { keygenCommand } from "./commands/keygen.ts";
 import { keyringCommand } from "./commands/keyring.ts";
 import { membersCommand } from "./commands/members.ts";
+import { nodesCommand, servicesCommand } from "./commands/cluster-views.ts";
 import { pendingCommands } from "./commands/pending.ts";
 import { statusCommand } from "./commands/status.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -14,6 +15,8 @@ export const commands: readonly Command[] = [
   agentCommand,
   statusCommand,
   membersCommand,
+  nodesCommand,
+  servicesCommand,
   ...pendingCommands.filter((c) => c.kind === "read"),
   configCheckCommand,
   keygenCommand,

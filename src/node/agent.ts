@@ -8,7 +8,10 @@ import type { Logger } from "../lib/log.ts";
 import { controlApi, type ControlSource, type KeyringOperation } from "../api/control.ts";
 import { loadMutationAuth, type MutationAuth } from "../api/auth.ts";
 import type { KeyringView, MembersResponse } from "../api/models.ts";
+import type { ClusterView } from "../state/model.ts";
 import { GossipService } from "./gossip-service.ts";
+import { StateService } from "./state-service.ts";
+import { SystemClock } from "../adapters/system-clock.ts";
 import { decodeMemberMeta } from "../state/member-meta.ts";
 import { decodeBase64 } from "../gossip/security.ts";
 import { providerApi } from "../api/provider.ts";
@@ -25,6 +28,7 @@ export class Agent {
   private startedAtMs = 0;
   private readonly components: Record<string, string> = {};
   private readonly gossip: GossipService;
+  private state: StateService | undefined;
   private auth: MutationAuth | undefined;
 
   constructor(
@@ -50,7 +54,11 @@ export class Agent {
     const { auth, problem } = loadMutationAuth(config.apiTokenFile);
     this.auth = auth;
     if (problem) this.log.warn("control API mutations are disabled", { reason: problem });
-    await this.gossip.start();
+    const epoch = this.gossip.reserveIncarnation();
+    const state = new StateService(config, this.log.child({ component: "state" }), this.gossip, new SystemClock(), epoch);
+    this.state = state;
+    await this.gossip.start(state.replicator);
+    state.start();
     const control = controlApi(this.controlSource());
     const provider = providerApi({
       dynamicConfiguration: () => undefined,
@@ -65,11 +73,23 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.state?.stop();
     await this.gossip.stop();
     for (const server of this.servers.splice(0).reverse()) {
       server.stop();
       this.log.info("stopped", { server: server.name });
     }
+  }
+
+  private clusterSummary() {
+    const view = this.cluster();
+    const services = Object.values(view.service_health);
+    return {
+      nodes: Object.keys(view.nodes).length,
+      services: services.length,
+      healthy_services: services.filter((s) => s.status === "healthy").length,
+      state_version: view.version,
+    };
   }
 
   private controlSource(): ControlSource {
@@ -81,8 +101,13 @@ export class Agent {
       members: () => this.members(),
       gossipStats: () => this.gossipStats(),
       keyring: () => this.keyring(),
+      cluster: () => this.cluster(),
       changeKeyring: (operation, keyBase64) => this.changeKeyring(operation, keyBase64),
     };
+  }
+
+  private cluster(): ClusterView {
+    return this.state?.view() ?? { nodes: {}, service_health: {}, warp_health: {}, version: 0 };
   }
 
   private members(): MembersResponse | undefined {
@@ -154,6 +179,7 @@ export class Agent {
       uptime_seconds: Math.floor((Date.now() - this.startedAtMs) / 1000),
       started_at: new Date(this.startedAtMs).toISOString(),
       components: { ...this.components },
+      cluster: this.clusterSummary(),
     };
   }
 

@@ -26,20 +26,31 @@ export class GossipService {
   private shell: GossipShell | undefined;
   private readonly incarnationFile: string;
   private leftResolve: (() => void) | undefined;
+  private reservedIncarnation: number | undefined;
+  /** Hears every membership event after this service has logged it. */
+  onMemberEvent: (event: MemberEvent) => void = () => {};
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
-    private readonly delegate: SwimDelegate = nullDelegate,
   ) {
     this.incarnationFile = join(config.dataDir, "gossip-incarnation");
+  }
+
+  /**
+   * The incarnation this run will start with (also the epoch of this node's
+   * replicated state). Reserved and saved once; needs the data directory.
+   */
+  reserveIncarnation(): number {
+    this.reservedIncarnation ??= this.nextIncarnation();
+    return this.reservedIncarnation;
   }
 
   get running(): GossipShell | undefined {
     return this.shell;
   }
 
-  async start(): Promise<void> {
+  async start(delegate: SwimDelegate = nullDelegate): Promise<void> {
     const { config } = this;
     const advertiseHost = config.advertiseAddr || config.bindAddr;
     const advertiseAddr = ipToBytes(advertiseHost);
@@ -58,7 +69,7 @@ export class GossipService {
           : `gossip: cannot bind ${formatHostPort(config.bindAddr, config.gossipPort)}: ${message}`,
       );
     }
-    const incarnation = this.nextIncarnation();
+    const incarnation = this.reserveIncarnation();
     const shell = new GossipShell(
       {
         swim: {
@@ -77,7 +88,7 @@ export class GossipService {
       new SystemClock(),
       eventLoopWakeups,
       new Prng(randomBytes(4).readUInt32LE(0)),
-      this.delegate,
+      delegate,
       this.log.child({ component: "gossip" }),
     );
     shell.onEvent = (event) => this.onEvent(event);
@@ -168,6 +179,11 @@ export class GossipService {
   }
 
   private onEvent(event: MemberEvent): void {
+    this.logEvent(event);
+    this.onMemberEvent(event);
+  }
+
+  private logEvent(event: MemberEvent): void {
     switch (event.kind) {
       case "join":
       case "update":

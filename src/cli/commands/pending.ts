@@ -19,8 +19,6 @@ function pending(name: string, summary: string, kind: CommandKind, positionals?:
 }
 
 export const pendingCommands: Command[] = [
-  pending("nodes", "List nodes with their metadata.", "read"),
-  pending("services", "List services and the health of each instance.", "read"),
   pending("leases", "Show the lb_leader and dns_writer leases: holder, token, time left.", "read"),
   pending("routes", "Show the Traefik routes this agent serves.", "read"),
   pending("dns plan", "Show the DNS changes the dns_writer would make.", "read"),

@@ -21,6 +21,7 @@ export const statusCommand: Command = {
       `version:  ${status.version} (commit ${status.commit})`,
       `profile:  ${status.profile}`,
       `started:  ${status.started_at} (up ${status.uptime_seconds} s)`,
+      `cluster:  ${status.cluster.nodes} nodes, ${status.cluster.healthy_services}/${status.cluster.services} services healthy, state version ${status.cluster.state_version}`,
       "components:",
       ...Object.entries(status.components ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
