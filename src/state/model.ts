@@ -48,6 +48,54 @@ export const ServiceHealth = Type.Object(
 );
 export type ServiceHealth = Static<typeof ServiceHealth>;
 
+/**
+ * How a service instance is reached: changes only when its container is
+ * created or re-configured. Replicated apart from its health, which changes
+ * far more often, so a health flip travels as a small message.
+ */
+export const ServiceSpec = Type.Object(
+  {
+    service_name: ServiceHealth.properties.service_name,
+    node_name: NodeName,
+    endpoints: ServiceHealth.properties.endpoints,
+    networks: ServiceHealth.properties.networks,
+    labels: ServiceHealth.properties.labels,
+  },
+  { additionalProperties: false },
+);
+export type ServiceSpec = Static<typeof ServiceSpec>;
+
+/** The frequently changing half of an instance's record; times are the owner's wall clock in ms. */
+export const ServiceState = Type.Object(
+  {
+    status: ServiceStatus,
+    consecutive_failures: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    checked_at_ms: Type.Number({ minimum: 0 }),
+    last_success_ms: Type.Optional(Type.Number({ minimum: 0 })),
+    last_failure_ms: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type ServiceState = Static<typeof ServiceState>;
+
+/** The original agent's record, as views and the API present it: spec and state joined. */
+export function joinServiceHealth(spec: ServiceSpec, state: ServiceState): ServiceHealth {
+  const health: ServiceHealth = {
+    service_name: spec.service_name,
+    node_name: spec.node_name,
+    status: state.status,
+    healthy: state.status === "healthy",
+    checked_at: new Date(state.checked_at_ms).toISOString(),
+    endpoints: spec.endpoints,
+    networks: spec.networks,
+    consecutive_failures: state.consecutive_failures,
+  };
+  if (state.last_failure_ms !== undefined) health.last_failure_time = new Date(state.last_failure_ms).toISOString();
+  if (state.last_success_ms !== undefined) health.last_success_time = new Date(state.last_success_ms).toISOString();
+  if (spec.labels !== undefined) health.labels = spec.labels;
+  return health;
+}
+
 export const WARPHealth = Type.Object(
   {
     node_name: NodeName,

@@ -9,7 +9,8 @@ import { BroadcastQueue } from "../gossip/broadcasts.ts";
 import { retransmitLimit } from "../gossip/math.ts";
 import type { SwimDelegate } from "../gossip/types.ts";
 import { decodeStateMessage, encodeDelta, encodeFullState, entryBytesMax } from "./wire.ts";
-import type { Entry, StateStore } from "./store.ts";
+import { healthKey, serviceKey, type Entry, type StateStore } from "./store.ts";
+import type { ServiceHealth, ServiceSpec, ServiceState } from "./model.ts";
 
 export type ChangeListener = (changedKeys: string[]) => void;
 
@@ -60,6 +61,41 @@ export class StateReplicator implements SwimDelegate {
     if (before === entry || (before && before.version.counter === entry.version.counter && before.version.epoch === entry.version.epoch)) return;
     this.enqueue(entry);
     this.notify([key]);
+  }
+
+  /**
+   * Publish one of this node's service instances. The spec (endpoints,
+   * networks, labels) is written only when it changed; the small health
+   * record whenever status or failure count changed.
+   */
+  publishService(health: ServiceHealth): void {
+    const spec: ServiceSpec = {
+      service_name: health.service_name,
+      node_name: health.node_name,
+      endpoints: health.endpoints,
+      networks: health.networks,
+    };
+    if (health.labels !== undefined) spec.labels = health.labels;
+    const state: ServiceState = {
+      status: health.status,
+      consecutive_failures: health.consecutive_failures,
+      checked_at_ms: Date.parse(health.checked_at) || 0,
+    };
+    if (health.last_success_time !== undefined) state.last_success_ms = Date.parse(health.last_success_time) || 0;
+    if (health.last_failure_time !== undefined) state.last_failure_ms = Date.parse(health.last_failure_time) || 0;
+    const specKey = serviceKey(health.service_name, health.node_name);
+    const stateKey = healthKey(health.service_name, health.node_name);
+    if (JSON.stringify(this.store.get(specKey)?.value) !== JSON.stringify(spec)) this.publish(specKey, spec);
+    const previous = this.store.get(stateKey)?.value as ServiceState | undefined;
+    if (!previous || previous.status !== state.status || previous.consecutive_failures !== state.consecutive_failures) {
+      this.publish(stateKey, state);
+    }
+  }
+
+  /** Withdraw one of this node's service instances (both halves become tombstones). */
+  removeService(service: string, node: string): void {
+    this.publish(healthKey(service, node), undefined);
+    this.publish(serviceKey(service, node), undefined);
   }
 
   get queuedBroadcasts(): number {

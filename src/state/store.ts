@@ -2,7 +2,9 @@
 // merged by "highest owner version wins". Pure and deterministic.
 //
 // Every entry is authored by one node (its owner), named in its key:
-// "node/<owner>", "svc/<service>@<owner>", "warp/<owner>". Its version is
+// "node/<owner>", "svc/<service>@<owner>" (how the instance is reached),
+// "health/<service>@<owner>" (its health, which changes often and travels
+// as a small message), "warp/<owner>". Its version is
 // (epoch, counter): the epoch is the owner's start incarnation, which grows
 // across restarts (see the gossip incarnation), and the counter grows with
 // each write within an epoch. So an owner's newest write wins everywhere,
@@ -23,21 +25,30 @@
 
 import { Value } from "@sinclair/typebox/value";
 import { assert } from "../lib/assert.ts";
-import { NodeMetadata, ServiceHealth, WARPHealth, type ClusterView } from "./model.ts";
+import {
+  NodeMetadata,
+  ServiceSpec,
+  ServiceState,
+  WARPHealth,
+  joinServiceHealth,
+  type ClusterView,
+} from "./model.ts";
 
 export interface Version {
   epoch: number;
   counter: number;
 }
 
-export type EntryKind = "node" | "svc" | "warp";
+export type EntryKind = "node" | "svc" | "health" | "warp";
+
+export type EntryValue = NodeMetadata | ServiceSpec | ServiceState | WARPHealth;
 
 export interface Entry {
   key: string;
   owner: string;
   version: Version;
   /** undefined for a tombstone. */
-  value: NodeMetadata | ServiceHealth | WARPHealth | undefined;
+  value: EntryValue | undefined;
   /** Local time the entry arrived or was written (for tombstone collection only). */
   storedAtMs: number;
 }
@@ -53,7 +64,7 @@ export function parseKey(key: string): { kind: EntryKind; owner: string; service
   const kind = key.slice(0, slash);
   const rest = key.slice(slash + 1);
   if (kind === "node" || kind === "warp") return rest === "" ? undefined : { kind, owner: rest };
-  if (kind !== "svc") return undefined;
+  if (kind !== "svc" && kind !== "health") return undefined;
   const at = rest.lastIndexOf("@");
   if (at <= 0 || at === rest.length - 1) return undefined;
   return { kind, owner: rest.slice(at + 1), service: rest.slice(0, at) };
@@ -61,6 +72,10 @@ export function parseKey(key: string): { kind: EntryKind; owner: string; service
 
 export function serviceKey(service: string, node: string): string {
   return `svc/${service}@${node}`;
+}
+
+export function healthKey(service: string, node: string): string {
+  return `health/${service}@${node}`;
 }
 
 /** Why a remote entry was refused, for counters and logs. */
@@ -181,7 +196,9 @@ export class StateStore {
       case "node":
         return Value.Check(NodeMetadata, value) && value.name === owner;
       case "svc":
-        return Value.Check(ServiceHealth, value) && value.node_name === owner && value.service_name === service;
+        return Value.Check(ServiceSpec, value) && value.node_name === owner && value.service_name === service;
+      case "health":
+        return Value.Check(ServiceState, value);
       case "warp":
         return Value.Check(WARPHealth, value) && value.node_name === owner;
     }
@@ -219,9 +236,24 @@ export class StateStore {
       const entry = this.entries.get(key)!;
       if (entry.value === undefined || !isLive(entry.owner)) continue;
       const parsed = parseKey(key)!;
-      if (parsed.kind === "node") view.nodes[entry.owner] = entry.value as NodeMetadata;
-      else if (parsed.kind === "svc") view.service_health[`${parsed.service}@${entry.owner}`] = entry.value as ServiceHealth;
-      else view.warp_health[entry.owner] = entry.value as WARPHealth;
+      switch (parsed.kind) {
+        case "node":
+          view.nodes[entry.owner] = entry.value as NodeMetadata;
+          break;
+        case "svc": {
+          // An instance is listed once both halves are known.
+          const state = this.entries.get(healthKey(parsed.service!, entry.owner))?.value;
+          if (state !== undefined) {
+            view.service_health[`${parsed.service}@${entry.owner}`] = joinServiceHealth(entry.value as ServiceSpec, state as ServiceState);
+          }
+          break;
+        }
+        case "health":
+          break;
+        case "warp":
+          view.warp_health[entry.owner] = entry.value as WARPHealth;
+          break;
+      }
     }
     return view;
   }

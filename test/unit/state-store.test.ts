@@ -1,21 +1,17 @@
 // The replicated state store: owner versions, tombstones, epochs, validation, views.
 
 import { describe, expect, test } from "bun:test";
-import { StateStore, compareVersions, parseKey, serviceKey, type Entry } from "../../src/state/store.ts";
+import { StateStore, compareVersions, healthKey, parseKey, serviceKey, type Entry } from "../../src/state/store.ts";
 import { decodeStateMessage, encodeDelta, encodeFullState } from "../../src/state/wire.ts";
-import type { ServiceHealth } from "../../src/state/model.ts";
+import { StateReplicator } from "../../src/state/replicator.ts";
+import type { ServiceSpec, ServiceState } from "../../src/state/model.ts";
 
-function health(service: string, node: string, status: ServiceHealth["status"] = "healthy"): ServiceHealth {
-  return {
-    service_name: service,
-    node_name: node,
-    status,
-    healthy: status === "healthy",
-    checked_at: "2026-11-27T10:00:00.000Z",
-    endpoints: { http: "http://10.76.0.5:8080" },
-    networks: ["publicnet"],
-    consecutive_failures: 0,
-  };
+function health(service: string, node: string): ServiceSpec {
+  return { service_name: service, node_name: node, endpoints: { http: "http://10.76.0.5:8080" }, networks: ["publicnet"] };
+}
+
+function state(status: ServiceState["status"] = "healthy", failures = 0): ServiceState {
+  return { status, consecutive_failures: failures, checked_at_ms: 1_795_000_000_000, last_success_ms: 1_795_000_000_000 };
 }
 
 function remote(key: string, owner: string, epoch: number, counter: number, value?: Entry["value"]): Omit<Entry, "storedAtMs"> {
@@ -33,22 +29,24 @@ describe("state store", () => {
 
   test("the owner's newest version wins, whatever order versions arrive in", () => {
     const store = new StateStore("self", 1);
-    const key = serviceKey("web", "b");
-    expect(store.merge(0, remote(key, "b", 5, 2, health("web", "b", "unhealthy")))).toBe("applied");
-    expect(store.merge(0, remote(key, "b", 5, 1, health("web", "b", "healthy")))).toBe("ignored");
-    expect(store.merge(0, remote(key, "b", 5, 2, health("web", "b", "healthy")))).toBe("ignored");
-    expect((store.get(key)!.value as ServiceHealth).status).toBe("unhealthy");
-    expect(store.merge(0, remote(key, "b", 5, 3, undefined))).toBe("applied");
+    const key = healthKey("web", "b");
+    store.merge(0, remote(serviceKey("web", "b"), "b", 5, 1, health("web", "b")));
+    expect(store.merge(0, remote(key, "b", 5, 3, state("unhealthy", 2)))).toBe("applied");
+    expect(store.merge(0, remote(key, "b", 5, 2, state("healthy")))).toBe("ignored");
+    expect(store.merge(0, remote(key, "b", 5, 3, state("healthy")))).toBe("ignored");
+    const view = store.view(() => true).service_health["web@b"]!;
+    expect([view.status, view.healthy, view.consecutive_failures]).toEqual(["unhealthy", false, 2]);
+    expect(store.merge(0, remote(key, "b", 5, 4, undefined))).toBe("applied");
     expect(store.view(() => true).service_health).toEqual({});
     // The deleted entry does not come back from an older copy.
-    expect(store.merge(0, remote(key, "b", 5, 2, health("web", "b")))).toBe("ignored");
+    expect(store.merge(0, remote(key, "b", 5, 3, state()))).toBe("ignored");
   });
 
   test("only the owner may author an entry, and values are validated", () => {
     const store = new StateStore("self", 1);
     expect(store.merge(0, remote(serviceKey("web", "b"), "c", 1, 1, health("web", "b")))).toBe("owner-mismatch");
     expect(store.merge(0, remote(serviceKey("web", "b"), "b", 1, 1, health("web", "c")))).toBe("invalid-value");
-    expect(store.merge(0, remote("svc/web@b", "b", 1, 1, { status: "great" } as never))).toBe("invalid-value");
+    expect(store.merge(0, remote("health/web@b", "b", 1, 1, { status: "great" } as never))).toBe("invalid-value");
     expect(store.merge(0, remote("nonsense", "b", 1, 1, undefined))).toBe("malformed-key");
     expect(store.rejected["owner-mismatch"] + store.rejected["invalid-value"] + store.rejected["malformed-key"]).toBe(4);
     expect(store.size).toBe(0);
@@ -57,11 +55,11 @@ describe("state store", () => {
   test("a restarted owner's new epoch drops everything it wrote before", () => {
     const store = new StateStore("self", 1);
     store.merge(0, remote(serviceKey("old", "b"), "b", 100, 7, health("old", "b")));
-    store.merge(0, remote(serviceKey("web", "b"), "b", 100, 8, health("web", "b", "unhealthy")));
-    expect(store.merge(0, remote(serviceKey("web", "b"), "b", 200, 1, health("web", "b")))).toBe("applied");
+    store.merge(0, remote(healthKey("web", "b"), "b", 100, 8, state("unhealthy")));
+    expect(store.merge(0, remote(healthKey("web", "b"), "b", 200, 1, state("healthy")))).toBe("applied");
     expect(store.get(serviceKey("old", "b"))).toBeUndefined();
     expect(store.merge(0, remote(serviceKey("old", "b"), "b", 100, 7, health("old", "b")))).toBe("stale");
-    expect((store.get(serviceKey("web", "b"))!.value as ServiceHealth).status).toBe("healthy");
+    expect((store.get(healthKey("web", "b"))!.value as ServiceState).status).toBe("healthy");
   });
 
   test("local writes count up; deleting twice is a no-op", () => {
@@ -77,12 +75,14 @@ describe("state store", () => {
   test("views hide members that are not live; collection removes old tombstones and gone owners", () => {
     const store = new StateStore("self", 1, { tombstoneMs: 1000, deadOwnerRetentionMs: 5000, entriesMax: 100 });
     store.merge(0, remote(serviceKey("web", "b"), "b", 1, 1, health("web", "b")));
+    store.merge(0, remote(healthKey("web", "b"), "b", 1, 2, state()));
     store.merge(0, remote(serviceKey("db", "c"), "c", 1, 1, health("db", "c")));
-    store.merge(0, remote(serviceKey("gone", "c"), "c", 1, 2, undefined));
+    store.merge(0, remote(healthKey("db", "c"), "c", 1, 2, state()));
+    store.merge(0, remote(serviceKey("gone", "c"), "c", 1, 3, undefined));
     expect(Object.keys(store.view((owner) => owner !== "b").service_health)).toEqual(["db@c"]);
     expect(store.collect(2000, () => undefined)).toEqual(["svc/gone@c"]);
-    expect(store.collect(10_000, (owner) => (owner === "b" ? 0 : undefined))).toEqual(["svc/web@b"]);
-    expect(store.size).toBe(1);
+    expect(store.collect(10_000, (owner) => (owner === "b" ? 0 : undefined)).sort()).toEqual(["health/web@b", "svc/web@b"]);
+    expect(store.size).toBe(2);
   });
 
   test("the store is bounded", () => {
@@ -105,6 +105,34 @@ describe("state store", () => {
 });
 
 describe("state wire format", () => {
+  test("health changes travel in a compact form", () => {
+    for (const value of [state(), state("unhealthy", 7), undefined, { status: "stopped" as const, consecutive_failures: 0, checked_at_ms: 5 }]) {
+      const entry = remote(healthKey("web", "node-b"), "node-b", 1_795_769_758, 123, value);
+      const bytes = encodeDelta(entry);
+      expect(bytes.length).toBeLessThan(80);
+      expect(decodeStateMessage(bytes)).toEqual({ kind: "delta", entry });
+    }
+    expect(decodeStateMessage(encodeDelta(remote(healthKey("web", "b"), "b", 1, 1, state())).subarray(0, 20)).kind).toBe("error");
+  });
+
+  test("publishing a service writes the spec once and the health on every change", () => {
+    const store = new StateStore("n1", 7);
+    const replicator = new StateReplicator(store, () => 0, 4, () => 1);
+    const changed: string[][] = [];
+    replicator.subscribe((keys) => changed.push(keys));
+    const record = {
+      service_name: "web", node_name: "n1", status: "healthy" as const, healthy: true, checked_at: "2026-11-27T10:00:00.000Z",
+      endpoints: { http: "http://10.0.0.2:80" }, networks: ["publicnet"], consecutive_failures: 0,
+    };
+    replicator.publishService(record);
+    replicator.publishService({ ...record, checked_at: "2026-11-27T10:00:30.000Z" });
+    replicator.publishService({ ...record, status: "unhealthy", healthy: false, consecutive_failures: 1 });
+    expect(changed).toEqual([["svc/web@n1"], ["health/web@n1"], ["health/web@n1"]]);
+    expect(store.view(() => true).service_health["web@n1"]?.status).toBe("unhealthy");
+    replicator.removeService("web", "n1");
+    expect(store.view(() => true).service_health).toEqual({});
+  });
+
   test("round trips deltas and full states; refuses foreign and oversized messages", () => {
     const entry = remote(serviceKey("web", "b"), "b", 4, 2, health("web", "b"));
     expect(decodeStateMessage(encodeDelta(entry))).toEqual({ kind: "delta", entry });
