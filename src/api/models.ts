@@ -59,6 +59,8 @@ export const GossipStats = Type.Object({
   members_alive: Type.Integer(),
   members_total: Type.Integer(),
   queued_broadcasts: Type.Integer(),
+  state_entries: Type.Integer({ description: "Entries (with tombstones) in this node's replica of the cluster state." }),
+  state_bytes: Type.Integer({ description: "Size of the replica as sent in a push/pull, before compression." }),
   counters: Type.Record(Type.String(), Type.Number(), { description: "Packets, bytes and drops since start." }),
 });
 export type GossipStats = Static<typeof GossipStats>;

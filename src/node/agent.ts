@@ -135,7 +135,9 @@ export class Agent {
       members_alive: shell.core.liveMemberCount(),
       members_total: shell.core.members().length,
       queued_broadcasts: shell.core.queuedBroadcasts(),
-      counters: { ...shell.counters, ...shell.core.counters },
+      state_entries: this.state?.store.size ?? 0,
+      state_bytes: this.state?.replicator.localState().length ?? 0,
+      counters: { ...shell.counters, ...shell.core.counters, ...this.state?.replicator.counters },
     };
   }
 

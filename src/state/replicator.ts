@@ -26,6 +26,7 @@ export interface ReplicatorCounters {
 export class StateReplicator implements SwimDelegate {
   private readonly queue: BroadcastQueue;
   private readonly listeners: ChangeListener[] = [];
+  private cachedState: { changeCount: number; bytes: Uint8Array } | undefined;
   readonly counters: ReplicatorCounters = {
     deltasSent: 0,
     deltasApplied: 0,
@@ -147,8 +148,12 @@ export class StateReplicator implements SwimDelegate {
     }
   }
 
+  /** The encoded store, reused until the store changes (push/pull asks for it often). */
   localState(): Uint8Array {
-    return encodeFullState(this.store.all());
+    if (this.cachedState?.changeCount !== this.store.changeCount) {
+      this.cachedState = { changeCount: this.store.changeCount, bytes: encodeFullState(this.store.all()) };
+    }
+    return this.cachedState.bytes;
   }
 
   mergeRemoteState(state: Uint8Array): void {

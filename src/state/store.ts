@@ -149,20 +149,21 @@ export class StateStore {
    * now stored, "ignored" when ours was as new, or why it was rejected.
    */
   merge(nowMs: number, entry: Omit<Entry, "storedAtMs">): "applied" | "ignored" | Rejection | "full" {
+    const existing = this.entries.get(entry.key);
+    // Most entries in a push/pull are already known: settle those before any parsing or validation.
+    if (existing && existing.owner === entry.owner && compareVersions(entry.version, existing.version) <= 0) return "ignored";
     const parsed = parseKey(entry.key);
     if (!parsed) return this.reject("malformed-key");
     if (parsed.owner !== entry.owner) return this.reject("owner-mismatch");
-    if (entry.value !== undefined && !this.validValue(parsed.kind, parsed.owner, parsed.service, entry.value)) {
-      return this.reject("invalid-value");
-    }
     // Our own entries are written only here; a copy from a peer is at best an echo.
     if (entry.owner === this.self) {
       return compareVersions(entry.version, { epoch: this.epoch, counter: this.localCounter }) > 0 ? this.adoptFuture(entry) : "ignored";
     }
     const knownEpoch = this.epochs.get(entry.owner) ?? -1;
     if (entry.version.epoch < knownEpoch) return this.reject("stale");
-    const existing = this.entries.get(entry.key);
-    if (existing && compareVersions(entry.version, existing.version) <= 0) return "ignored";
+    if (entry.value !== undefined && !this.validValue(parsed.kind, parsed.owner, parsed.service, entry.value)) {
+      return this.reject("invalid-value");
+    }
     if (!existing && this.entries.size >= this.options.entriesMax) return this.reject("full");
     if (entry.version.epoch > knownEpoch) this.startEpoch(entry.owner, entry.version.epoch);
     this.entries.set(entry.key, { ...entry, storedAtMs: nowMs });
@@ -222,6 +223,7 @@ export class StateStore {
       const ownerExpired = goneAt !== undefined && nowMs - goneAt > this.options.deadOwnerRetentionMs;
       if (tombstoneExpired || ownerExpired) {
         this.entries.delete(key);
+        this.changes++;
         removed.push(key);
       }
     }
