@@ -65,12 +65,32 @@ class CodeWriter {
   }
 }
 
-/** The compressor's running state: code width, next code to assign, dictionary. */
+/**
+ * The compressor's dictionary, shared by every call: a packet is compressed
+ * on every send, and allocating and zeroing a 64 KiB table each time cost
+ * more than the compression itself. An entry counts only when its stamp
+ * equals the current generation, so "clearing" is one increment.
+ */
+const sharedTable = new Uint32Array(encoderTableSize);
+const sharedStamps = new Uint32Array(encoderTableSize);
+let generation = 0;
+
+function freshGeneration(): number {
+  generation = (generation + 1) >>> 0;
+  if (generation === 0) {
+    // After 2^32 clears the stamps could alias old ones: start over for real.
+    sharedStamps.fill(0);
+    generation = 1;
+  }
+  return generation;
+}
+
+/** The compressor's running state: code width, next code to assign, dictionary generation. */
 class EncoderState {
   width = literalWidth + 1;
   hi = endCode;
   overflow = 1 << (literalWidth + 1);
-  readonly table = new Uint32Array(encoderTableSize);
+  generation = freshGeneration();
 
   constructor(private readonly out: CodeWriter) {}
 
@@ -94,7 +114,7 @@ class EncoderState {
     this.width = literalWidth + 1;
     this.hi = endCode;
     this.overflow = 1 << (literalWidth + 1);
-    this.table.fill(0);
+    this.generation = freshGeneration();
     return false;
   }
 }
@@ -108,25 +128,26 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
     state.emit(endCode);
     return out.finish();
   }
-  const table = state.table;
+  const table = sharedTable;
+  const stamps = sharedStamps;
   let code = input[0]!;
   next: for (let i = 1; i < input.length; i++) {
     const literal = input[i]!;
     const key = (code << 8) | literal;
     let hash = ((key >>> 12) ^ key) & encoderTableMask;
-    for (let h = hash, entry = table[h]!; entry !== 0; ) {
+    for (let h = hash; stamps[h] === state.generation; h = (h + 1) & encoderTableMask) {
+      const entry = table[h]!;
       if (entry >>> 12 === key) {
         code = entry & codeMax;
         continue next;
       }
-      h = (h + 1) & encoderTableMask;
-      entry = table[h]!;
     }
     state.emit(code);
     code = literal;
     if (!state.advance()) continue;
-    while (table[hash] !== 0) hash = (hash + 1) & encoderTableMask;
+    while (stamps[hash] === state.generation) hash = (hash + 1) & encoderTableMask;
     table[hash] = (key << 12) | state.hi;
+    stamps[hash] = state.generation;
   }
   state.emit(code);
   state.advance();

@@ -341,7 +341,9 @@ export class GossipShell {
 
   /** Accumulate bytes until one whole message (after the label) decodes; report it or why not. */
   private readMessage(connection: StreamConnection, done: (message: StreamMessage | string) => void): void {
-    let buffer: Uint8Array = new Uint8Array(0);
+    const buffer = new GrowingBuffer();
+    /** Decoding is retried only once at least this many bytes are in (the decoder says how many it needs). */
+    let bytesNeededMin = 1;
     let settled = false;
     const settle = (result: StreamMessage | string) => {
       if (settled) return;
@@ -351,17 +353,19 @@ export class GossipShell {
     };
     const decrypt = this.options.encryption ? streamDecryptor(this.options.encryption) : undefined;
     connection.onData = (chunk) => {
-      buffer = concat(buffer, chunk);
+      buffer.append(chunk);
       if (buffer.length > streamBufferBytesMax) return settle(`stream message larger than ${streamBufferBytesMax} bytes`);
-      const labelled = decodeStreamLabel(buffer);
-      if (labelled.kind === "need-more") return;
+      if (buffer.length < bytesNeededMin) return;
+      const bytes = buffer.view();
+      const labelled = decodeStreamLabel(bytes);
+      if (labelled.kind === "need-more") return void (bytesNeededMin = labelled.bytesNeededMin);
       if (labelled.kind === "error") return settle(labelled.error);
       if (!bytesEqual(labelled.label, this.label)) {
         this.counters.labelMismatches++;
         return settle(`cluster label mismatch (ours ${text(this.label)}, theirs ${text(labelled.label)})`);
       }
-      const decoded = decodeStream(buffer.subarray(labelled.consumed), { decrypt, requireEncryption: decrypt !== undefined });
-      if (decoded.kind === "need-more") return;
+      const decoded = decodeStream(bytes.subarray(labelled.consumed), { decrypt, requireEncryption: decrypt !== undefined });
+      if (decoded.kind === "need-more") return void (bytesNeededMin = labelled.consumed + decoded.bytesNeededMin);
       if (decoded.kind === "error") return settle(decoded.error);
       if (decoded.message.type === "err") return settle(`peer answered with an error: ${decoded.message.error}`);
       settle(decoded.message);
@@ -375,12 +379,24 @@ export class GossipShell {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/** A byte buffer that doubles as it fills, so a large stream costs linear time to collect. */
+class GrowingBuffer {
+  private bytes = new Uint8Array(4096);
+  length = 0;
+
+  append(chunk: Uint8Array): void {
+    if (this.length + chunk.length > this.bytes.length) {
+      const bigger = new Uint8Array(Math.max(this.bytes.length * 2, this.length + chunk.length));
+      bigger.set(this.bytes.subarray(0, this.length));
+      this.bytes = bigger;
+    }
+    this.bytes.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
