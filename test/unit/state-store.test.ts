@@ -144,3 +144,28 @@ describe("state wire format", () => {
     expect(decodeStateMessage(Uint8Array.of(0xc5, 1, 1, 0x7b))).toMatchObject({ kind: "error" });
   });
 });
+
+describe("state size", () => {
+  test("100 nodes with 1000 service instances in all stay under 1 MB", () => {
+    const store = new StateStore("observer", 1_795_769_758);
+    for (let n = 0; n < 100; n++) {
+      const node = `node-${String(n).padStart(3, "0")}`;
+      store.merge(0, remote(`node/${node}`, node, 1_795_769_758, 1, {
+        name: node, public_ip: `203.0.113.${n}`, tailscale_ip: `100.64.0.${n}`, priority: 100, capabilities: ["raft", "lb"],
+        last_seen: "2026-11-27T10:00:00.000Z", cordoned: false,
+      }));
+      for (let i = 0; i < 10; i++) {
+        const service = `service-${String(n * 10 + i).padStart(4, "0")}`;
+        store.merge(0, remote(serviceKey(service, node), node, 1_795_769_758, 2 + 2 * i, {
+          service_name: service, node_name: node,
+          endpoints: { http: `http://10.76.${n}.${i + 2}:8080` }, networks: ["constellation_publicnet", "constellation_backend"],
+          labels: { "traefik.enable": "true", [`traefik.http.services.${service}.loadbalancer.server.port`]: "8080" },
+        }));
+        store.merge(0, remote(healthKey(service, node), node, 1_795_769_758, 3 + 2 * i, state("healthy")));
+      }
+    }
+    const replicator = new StateReplicator(store, () => 0, 4, () => 100);
+    expect(Object.keys(store.view(() => true).service_health)).toHaveLength(1000);
+    expect(replicator.localState().length).toBeLessThan(1024 * 1024);
+  });
+});
