@@ -1,0 +1,247 @@
+// Real processes on loopback: N of our agents and N hashicorp/memberlist
+// nodes (mlpeer), same profile, measured side by side in one run: time until
+// every process sees every member after start, time from kill -9 of one
+// member until every other marks it failed, steady-state gossip bandwidth
+// per node, and CPU and RSS per process.
+//
+//   npx bun bench/gossip-real.ts [--nodes 10] [--profile lan|local] [--steady-seconds 60]
+//                                [--settle-seconds 15] [--binary dist/constellation-linux-x64]
+//
+// Our agents run from source unless --binary names a compiled build (what
+// nodes run; it starts faster). The Go nodes carry metadata of the same size
+// as ours, so push/pull exchanges move comparable bytes.
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Mlpeer, mlpeerBinary } from "../test/support/mlpeer.ts";
+import { freePorts } from "../test/support/ports.ts";
+import { waitFor } from "../test/support/wait.ts";
+
+function flag(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+}
+
+const nodes = Number(flag("nodes", "10"));
+const profile = flag("profile", "lan");
+const steadySeconds = Number(flag("steady-seconds", "60"));
+/** Wait after convergence so the news of the start-up has finished travelling before steady state is measured. */
+const settleSeconds = Number(flag("settle-seconds", "15"));
+const ourBinary = flag("binary", "");
+/** The metadata our first agent gossips; the Go nodes carry the same bytes, so push/pull moves the same data. */
+let ourMeta = "";
+/**
+ * Our push/pull also carries the replicated cluster state (the application
+ * data memberlist leaves to its user); the Go nodes return a local state of
+ * the same size, so both exchange the same amount of application data.
+ */
+let ourState = "";
+const clockTicks = 100; // USER_HZ on Linux
+
+interface ProcessUsage {
+  cpuSeconds: number;
+  rssKiB: number;
+}
+
+function usage(pid: number): ProcessUsage {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { cpuSeconds, rssKiB: Number(rss?.[1] ?? 0) };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+interface Result {
+  convergeMs: number;
+  detectMsMedian: number;
+  detectMsMax: number;
+  bytesPerNodePerSecond: number;
+  cpuPercent: number;
+  rssMiB: number;
+}
+
+async function ours(dataDir: string): Promise<Result> {
+  const ports = await freePorts(nodes * 4);
+  const agents: Array<{ name: string; process: ReturnType<typeof Bun.spawn>; api: number; log: string[] }> = [];
+  const repo = join(import.meta.dir, "..");
+  const startedWallMs = Date.now();
+  for (let i = 0; i < nodes; i++) {
+    const [gossip, raft, api, provider] = ports.slice(i * 4, i * 4 + 4);
+    const command = ourBinary ? [ourBinary] : [process.execPath, join(repo, "src", "main.ts")];
+    const args = [...command, "agent", "--profile", profile, "--node-name", `ts${i}`,
+      "--gossip-port", String(gossip), "--raft-port", String(raft), "--api-port", String(api),
+      "--provider-port", String(provider), "--data-dir", join(dataDir, `ts${i}`), "--log-level", "info"];
+    if (i > 0) args.push("--join", `127.0.0.1:${ports[0]}`);
+    const child = Bun.spawn(args, { stdout: "pipe", stderr: "ignore" });
+    const log: string[] = [];
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for await (const chunk of child.stdout) {
+        buffer += decoder.decode(chunk);
+        const lines = buffer.split("\n");
+        buffer = lines.pop() ?? "";
+        log.push(...lines);
+      }
+    })();
+    agents.push({ name: `ts${i}`, process: child, api: api!, log });
+  }
+  const membersOf = async (api: number) => {
+    const response = await fetch(`http://127.0.0.1:${api}/api/v1/members`);
+    return ((await response.json()) as { members: Array<{ name: string; state: string }> }).members;
+  };
+  try {
+    // Convergence is read from the agents' own "member join" log lines, so
+    // that measuring it puts no load on them.
+    let convergedWallMs = 0;
+    await waitFor("our agents to see each other", () => {
+      let latest = 0;
+      for (const agent of agents) {
+        const joined = new Map<string, number>();
+        for (const line of agent.log) {
+          if (!line.includes('"member join"')) continue;
+          const record = JSON.parse(line) as { member: string; ts: string };
+          joined.set(record.member, Date.parse(record.ts));
+        }
+        if (joined.size < nodes - 1) return undefined;
+        latest = Math.max(latest, ...joined.values());
+      }
+      convergedWallMs = latest;
+      return true;
+    }, 120_000, 50);
+    const convergeMs = convergedWallMs - startedWallMs;
+    const first = await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/members`)).json() as { members: Array<{ meta_base64: string }> };
+    ourMeta = Buffer.from(first.members[0]!.meta_base64, "base64").toString("utf8");
+    const stateBytes = ((await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/gossip`)).json()) as { state_bytes: number }).state_bytes;
+    // Text like ours (node records as JSON), so it compresses alike in the stream.
+    const sample = await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/nodes`)).text();
+    ourState = sample.repeat(Math.ceil(stateBytes / Math.max(1, sample.length))).slice(0, stateBytes);
+    const statsOf = async (api: number) =>
+      ((await (await fetch(`http://127.0.0.1:${api}/api/v1/gossip`)).json()) as { counters: Record<string, number> }).counters;
+    const bytes = async () => {
+      let total = 0;
+      for (const agent of agents.slice(0, -1)) {
+        const c = await statsOf(agent.api);
+        total += (c.bytesSent ?? 0) + (c.streamBytesSent ?? 0);
+      }
+      return total;
+    };
+    await Bun.sleep(settleSeconds * 1000);
+    const before = await bytes();
+    const cpuBefore = agents.map((a) => usage(a.process.pid).cpuSeconds);
+    await Bun.sleep(steadySeconds * 1000);
+    const after = await bytes();
+    const cpuAfter = agents.map((a) => usage(a.process.pid).cpuSeconds);
+    const rss = agents.map((a) => usage(a.process.pid).rssKiB);
+    const victim = agents[nodes - 1]!;
+    const killedAt = Date.now();
+    victim.process.kill("SIGKILL");
+    const detections: number[] = [];
+    await waitFor("every agent to mark the victim dead", () => {
+      detections.length = 0;
+      for (const agent of agents.slice(0, -1)) {
+        const line = agent.log.find((l) => l.includes('"member dead"') && l.includes(`"member":"${victim.name}"`));
+        if (!line) return undefined;
+        detections.push(Date.parse((JSON.parse(line) as { ts: string }).ts) - killedAt);
+      }
+      return true;
+    }, 120_000, 50);
+    return {
+      convergeMs,
+      detectMsMedian: median(detections),
+      detectMsMax: Math.max(...detections),
+      bytesPerNodePerSecond: (after - before) / (nodes - 1) / steadySeconds,
+      cpuPercent: (100 * median(cpuAfter.map((c, i) => c - cpuBefore[i]!))) / steadySeconds,
+      rssMiB: median(rss) / 1024,
+    };
+  } finally {
+    for (const agent of agents) agent.process.kill("SIGKILL");
+  }
+}
+
+async function go(binary: string): Promise<Result> {
+  const ports = await freePorts(nodes);
+  const peers: Mlpeer[] = [];
+  const startedWallMs = Date.now();
+  for (let i = 0; i < nodes; i++) {
+    const args = ["-profile", profile, "-members-every", "0", "-stats", "-quiet", "-meta", ourMeta, "-state", ourState];
+    if (i > 0) args.push("-join", `127.0.0.1:${ports[0]}`);
+    peers.push(Mlpeer.start(binary, { name: `go${i}`, port: ports[i]!, args }));
+  }
+  try {
+    let convergedUs = 0;
+    await waitFor("Go nodes to see each other", () => {
+      let latest = 0;
+      for (const peer of peers) {
+        const joined = new Map<unknown, number>();
+        for (const event of peer.events) if (event.event === "join") joined.set(event.name, event.ts_us);
+        if (joined.size < nodes) return undefined;
+        latest = Math.max(latest, ...joined.values());
+      }
+      convergedUs = latest;
+      return true;
+    }, 120_000, 50);
+    const convergeMs = convergedUs / 1000 - startedWallMs;
+    const bytes = () =>
+      peers.slice(0, -1).reduce((sum, p) => {
+        const stats = [...p.events].reverse().find((e) => e.event === "stats");
+        return sum + Number(stats?.udp_sent ?? 0) + Number(stats?.tcp_sent ?? 0);
+      }, 0);
+    await Bun.sleep(settleSeconds * 1000);
+    const before = bytes();
+    const cpuBefore = peers.map((p) => usage(p.process.pid).cpuSeconds);
+    await Bun.sleep(steadySeconds * 1000);
+    const after = bytes();
+    const cpuAfter = peers.map((p) => usage(p.process.pid).cpuSeconds);
+    const rss = peers.map((p) => usage(p.process.pid).rssKiB);
+    const victim = peers[nodes - 1]!;
+    const killedAtUs = Date.now() * 1000;
+    victim.process.kill("SIGKILL");
+    const detections: number[] = [];
+    await waitFor("every Go node to mark the victim failed", () => {
+      detections.length = 0;
+      for (const peer of peers.slice(0, -1)) {
+        const event = peer.events.find((e) => e.event === "leave" && e.name === victim.name);
+        if (!event) return undefined;
+        detections.push((event.ts_us - killedAtUs) / 1000);
+      }
+      return true;
+    }, 120_000, 50);
+    return {
+      convergeMs,
+      detectMsMedian: median(detections),
+      detectMsMax: Math.max(...detections),
+      bytesPerNodePerSecond: (after - before) / (nodes - 1) / steadySeconds,
+      cpuPercent: (100 * median(cpuAfter.map((c, i) => c - cpuBefore[i]!))) / steadySeconds,
+      rssMiB: median(rss) / 1024,
+    };
+  } finally {
+    for (const peer of peers) peer.process.kill("SIGKILL");
+  }
+}
+
+const binary = mlpeerBinary();
+if (!binary.path) {
+  console.error(`bench/gossip-real.ts: ${binary.missing}`);
+  process.exit(1);
+}
+const dataDir = mkdtempSync(join(tmpdir(), "constellation-bench-"));
+try {
+  console.log(`gossip on loopback: ${nodes} processes each, profile ${profile}, steady state over ${steadySeconds} s`);
+  const ourResult = await ours(dataDir);
+  const goResult = await go(binary.path);
+  const row = (name: string, r: Result) =>
+    `| ${name.padEnd(22)} | ${r.convergeMs.toFixed(0).padStart(9)} | ${r.detectMsMedian.toFixed(0).padStart(12)} | ${r.detectMsMax.toFixed(0).padStart(10)} | ${r.bytesPerNodePerSecond.toFixed(0).padStart(9)} | ${r.cpuPercent.toFixed(2).padStart(6)} | ${r.rssMiB.toFixed(1).padStart(7)} |`;
+  console.log("| implementation         | all see all ms | kill->dead p50 ms | kill->dead max ms | B/node/s | CPU % | RSS MiB |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  console.log(row("constellation (ours)", ourResult));
+  console.log(row("hashicorp/memberlist", goResult));
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
