@@ -29,7 +29,7 @@ describe("bootstrap", () => {
       expect(pilot.decide(input(self, members, undefined, 1000))).toBeUndefined();
       return pilot.decide(input(self, members, undefined, 1000 + config.bootstrapStableMs));
     });
-    const founders = { kind: "bootstrap", voters: ["a", "b", "c"], clusterId: clusterIdOf(["c", "b", "a"]) };
+    const founders = { kind: "bootstrap" as const, voters: ["a", "b", "c"], clusterId: clusterIdOf(["c", "b", "a"]) };
     expect(views).toEqual([founders, founders, founders, undefined]);
   });
 
