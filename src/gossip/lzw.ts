@@ -267,7 +267,10 @@ export function lzwDecompress(input: Uint8Array, outputBytesMax = lzwDecompresse
     if (code < clearCode) state.scratch[start] = code;
     const count = state.scratch.length - start;
     if (!out.reserve(count)) return { ok: false, error: `lzw: decompressed data exceeds ${outputBytesMax} bytes` };
-    out.buffer.set(state.scratch.subarray(start), out.length);
+    // Codes usually expand to a few bytes: a plain loop beats creating a subarray view per code.
+    const buffer = out.buffer;
+    const scratch = state.scratch;
+    for (let k = 0; k < count; k++) buffer[out.length + k] = scratch[start + k]!;
     out.length += count;
     state.advance(code, state.scratch[start]!);
   }

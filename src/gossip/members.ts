@@ -53,9 +53,22 @@ interface Tombstone {
   removedAtMs: number;
 }
 
+function isLive(state: NodeState): boolean {
+  return state === "alive" || state === "suspect";
+}
+
+/**
+ * Members change state and address only through setState and setAddress, so
+ * that the live count and the address index stay exact: both are read on
+ * every packet (the retransmit limit, the reply's target), and counting or
+ * searching thousands of members each time would dominate a large cluster.
+ */
 export class MemberTable {
   private readonly members = new Map<string, Member>();
   private readonly tombstones = new Map<string, Tombstone>();
+  /** "ip:port" -> name of the member there. */
+  private readonly byAddress = new Map<string, string>();
+  private live = 0;
   private probeOrder: string[] = [];
   private probeIndex = 0;
 
@@ -86,23 +99,61 @@ export class MemberTable {
 
   /** False when the table is full: the caller drops the news and counts it. */
   add(member: Member): boolean {
+    if (!this.insert(member)) return false;
+    this.tombstones.delete(member.name);
+    return true;
+  }
+
+  private insert(member: Member): boolean {
     assert(!this.members.has(member.name), `member ${member.name} already present`);
     if (this.members.size >= this.membersMax) return false;
     this.members.set(member.name, member);
-    this.tombstones.delete(member.name);
-    // memberlist inserts new members at a random place in the probe order so
-    // that a newcomer is probed within one round by everyone, but not by all at once.
-    const position = this.prng.int(this.probeOrder.length + 1);
-    this.probeOrder.splice(position, 0, member.name);
-    if (position < this.probeIndex) this.probeIndex++;
+    this.byAddress.set(addressOf(member), member.name);
+    if (isLive(member.state)) this.live++;
+    // memberlist puts new members at a random place in the probe order so
+    // that a newcomer is probed within one round by everyone, but not by all
+    // at once: it appends the newcomer and swaps it with a random member
+    // (O(1); inserting in the middle would cost the whole order, per member,
+    // while thousands join).
+    const order = this.probeOrder;
+    const position = this.prng.int(order.length + 1);
+    order.push(member.name);
+    order[order.length - 1] = order[position]!;
+    order[position] = member.name;
     return true;
   }
 
   /** Members that are neither dead nor left, this node included: the n of every formula. */
   liveCount(): number {
-    let n = 0;
-    for (const member of this.members.values()) if (member.state === "alive" || member.state === "suspect") n++;
-    return n;
+    assert(this.live >= 0 && this.live <= this.members.size, `live count ${this.live} out of range`);
+    return this.live;
+  }
+
+  /** The member whose gossip address is `address` ("ip:port"), if any. */
+  at(address: string): Member | undefined {
+    const name = this.byAddress.get(address);
+    return name === undefined ? undefined : this.members.get(name);
+  }
+
+  /** Change a member's state, as of `nowMs`. */
+  setState(member: Member, state: NodeState, nowMs: number): void {
+    assert(this.members.get(member.name) === member, `member ${member.name} is not in the table`);
+    this.live += (isLive(state) ? 1 : 0) - (isLive(member.state) ? 1 : 0);
+    // Back among the living: a later death starts a new tombstone time.
+    if (isLive(state)) this.tombstones.delete(member.name);
+    member.state = state;
+    member.stateChangeMs = nowMs;
+  }
+
+  /** Move a member to a new gossip address. */
+  setAddress(member: Member, host: string, port: number, addrBytes: Uint8Array): void {
+    assert(this.members.get(member.name) === member, `member ${member.name} is not in the table`);
+    const old = addressOf(member);
+    if (this.byAddress.get(old) === member.name) this.byAddress.delete(old);
+    member.host = host;
+    member.port = port;
+    member.addrBytes = addrBytes;
+    this.byAddress.set(addressOf(member), member.name);
   }
 
   /** The last record of `name` (dead or left), when it was removed from the table. */
@@ -125,7 +176,10 @@ export class MemberTable {
     const stone = this.tombstone(name, nowMs);
     if (!stone || this.members.has(name)) return undefined;
     const member: Member = { ...stone, stateChangeMs: nowMs };
-    return this.add(member) ? member : undefined;
+    // The tombstone stays, so that its time keeps counting from the first
+    // removal: restoring and removing again must not keep a member that never
+    // comes back on the reconnect list forever.
+    return this.insert(member) ? member : undefined;
   }
 
   /**
@@ -167,6 +221,8 @@ export class MemberTable {
       const gone = member.state === "dead" || member.state === "left";
       if (gone && member.name !== this.selfName && nowMs - member.stateChangeMs > removeAfterMs) {
         this.members.delete(member.name);
+        const address = addressOf(member);
+        if (this.byAddress.get(address) === member.name) this.byAddress.delete(address);
         this.rememberTombstone(member, nowMs);
       }
     }
@@ -175,11 +231,12 @@ export class MemberTable {
   }
 
   private rememberTombstone(member: Member, nowMs: number): void {
-    if (this.tombstones.size >= this.membersMax) {
+    const earlier = this.tombstones.get(member.name);
+    if (!earlier && this.tombstones.size >= this.membersMax) {
       const oldest = this.tombstones.keys().next().value;
       if (oldest !== undefined) this.tombstones.delete(oldest);
     }
-    this.tombstones.set(member.name, { member: { ...member }, removedAtMs: nowMs });
+    this.tombstones.set(member.name, { member: { ...member }, removedAtMs: earlier?.removedAtMs ?? nowMs });
   }
 
   /**

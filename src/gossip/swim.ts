@@ -54,6 +54,8 @@ const crcHeaderBytes = 5;
 const ackHandlersMax = 4096;
 /** Longest wait between join attempts. */
 const joinRetryMaxMs = 30_000;
+/** First wait before retrying a join that reached no seed. */
+const joinRetryFirstMs = 250;
 /** Longest a graceful leave waits for its broadcast to go out. */
 const leaveTimeoutMs = 2_000;
 
@@ -212,10 +214,9 @@ export class Swim {
     this.leaving = true;
     const self = this.table.self();
     const dead: Dead = { type: "dead", incarnation: self.incarnation, node: self.name, from: self.name };
-    self.state = "left";
-    self.stateChangeMs = nowMs;
-    const others = this.table.randomMembers(1, (m) => m.state === "alive" || m.state === "suspect");
-    if (others.length === 0) {
+    this.table.setState(self, "left", nowMs);
+    // With this node now "left", the live count is the others who should hear of it.
+    if (this.table.liveCount() === 0) {
       this.emit({ kind: "left" });
       this.stopped = true;
       return;
@@ -492,12 +493,17 @@ export class Swim {
   }
 
   private memberAt(address: string): Member | undefined {
-    return this.table.all().find((m) => addressOf(m) === address);
+    return this.table.at(address);
   }
 
   // ------------------------------------------------- alive / suspect / dead
 
   private onAlive(nowMs: number, alive: Alive): void {
+    // Most alive messages repeat news we already have (every member relays
+    // each one several times); drop those before any parsing. A repeat has
+    // the known address, so it can be neither news nor a name conflict.
+    const known = alive.node === this.options.name ? undefined : this.table.get(alive.node);
+    if (known && alive.incarnation <= known.incarnation && alive.port === known.port && bytesEqual(alive.addr, known.addrBytes)) return;
     if (alive.node === "" || alive.meta.length > metaBytesMax) return;
     // memberlist ignores alive messages whose protocol range is impossible.
     if (alive.vsn.length >= 3 && (alive.vsn[0] === 0 || alive.vsn[1] === 0 || alive.vsn[0]! > alive.vsn[1]!)) return;
@@ -546,16 +552,11 @@ export class Swim {
     const metaChanged = !bytesEqual(existing.meta, alive.meta);
     this.suspicions.delete(existing.name);
     this.queueBroadcast(alive.node, encodePacketMessage(alive));
-    existing.host = host;
-    existing.port = alive.port;
-    existing.addrBytes = alive.addr.slice();
+    if (moved) this.table.setAddress(existing, host, alive.port, alive.addr.slice());
     existing.meta = alive.meta.slice();
     existing.vsn = normaliseVsn(alive.vsn);
     existing.incarnation = alive.incarnation;
-    if (existing.state !== "alive") {
-      existing.state = "alive";
-      existing.stateChangeMs = nowMs;
-    }
+    if (existing.state !== "alive") this.table.setState(existing, "alive", nowMs);
     if (wasGone) this.emit({ kind: "join", member: viewOf(existing) });
     else if (metaChanged || moved) this.emit({ kind: "update", member: viewOf(existing) });
   }
@@ -592,12 +593,22 @@ export class Swim {
 
   private onSuspect(nowMs: number, suspect: Suspect): void {
     const member = this.table.get(suspect.node);
-    if (!member || suspect.incarnation < member.incarnation) return;
+    if (!member) return;
+    if (suspect.incarnation < member.incarnation) {
+      if (member.name === this.options.name) this.reannounce();
+      return;
+    }
     if (member.name === this.options.name) {
       if (!this.leaving) this.refute(nowMs, suspect.incarnation);
       return;
     }
-    if (member.state === "dead" || member.state === "left") return;
+    if (member.state === "left") {
+      // The accuser missed the member's goodbye and would otherwise declare it
+      // dead once its suspicion runs out (see respreadLeave).
+      this.respreadLeave(member);
+      return;
+    }
+    if (member.state === "dead") return;
     const existing = this.suspicions.get(member.name);
     if (member.state === "suspect" && existing) {
       if (this.confirmSuspicion(nowMs, member.name, existing, suspect.from)) {
@@ -607,15 +618,18 @@ export class Swim {
     }
     this.queueBroadcast(member.name, encodePacketMessage(suspect));
     member.incarnation = suspect.incarnation;
-    member.state = "suspect";
-    member.stateChangeMs = nowMs;
+    this.table.setState(member, "suspect", nowMs);
     this.startSuspicion(nowMs, member, suspect.from);
     this.emit({ kind: "suspect", member: viewOf(member), from: suspect.from });
   }
 
   private onDead(nowMs: number, dead: Dead): void {
     const member = this.table.get(dead.node);
-    if (!member || dead.incarnation < member.incarnation) return;
+    if (!member) return;
+    if (dead.incarnation < member.incarnation) {
+      if (member.name === this.options.name) this.reannounce();
+      return;
+    }
     this.suspicions.delete(member.name);
     if (member.state === "dead" || member.state === "left") return;
     if (member.name === this.options.name) {
@@ -624,9 +638,37 @@ export class Swim {
     }
     this.queueBroadcast(member.name, encodePacketMessage(dead));
     member.incarnation = dead.incarnation;
-    member.state = dead.from === dead.node ? "left" : "dead";
-    member.stateChangeMs = nowMs;
+    this.table.setState(member, dead.from === dead.node ? "left" : "dead", nowMs);
     this.emit({ kind: "leave", member: viewOf(member) });
+  }
+
+  /**
+   * We were accused at an incarnation we have already refuted: the accuser
+   * missed the refutation. In small clusters a broadcast is sent only a few
+   * times (4 at n = 5 with the LAN profile), and loss can take all of the
+   * copies meant for one member; memberlist then ignores the stale
+   * accusation and the accuser's suspicion runs out into a false "dead".
+   * Queue our current alive again, unchanged (no new incarnation), so that
+   * it reaches the accuser on the next gossip rounds. Accusers repeat
+   * themselves (a prober sends the suspicion with every ping), so this goes
+   * on only while someone has not heard.
+   */
+  private reannounce(): void {
+    if (this.leaving) return;
+    this.queueBroadcast(this.options.name, this.selfAlive());
+  }
+
+  /**
+   * Someone suspects a member that left gracefully: it missed the leave
+   * message (sent a few times only, like any broadcast) and its probes of
+   * the departed member fail, so its suspicion would expire into "dead".
+   * memberlist ignores suspicions of members that are not alive; we gossip
+   * the leave again, as the member's own message, so the accuser records
+   * "left". It stops once nobody suspects the member any more.
+   */
+  private respreadLeave(member: Member): void {
+    const leave: Dead = { type: "dead", incarnation: member.incarnation, node: member.name, from: member.name };
+    this.queueBroadcast(member.name, encodePacketMessage(leave));
   }
 
   private refute(nowMs: number, accusedIncarnation: number): void {
@@ -785,7 +827,8 @@ export class Swim {
       this.join = undefined;
       return;
     }
-    const delayMs = Math.min(joinRetryMaxMs, 1000 * 2 ** Math.min(join.attempt - 1, 5));
+    // Nodes often boot together and a seed may not listen yet: retry soon, then back off.
+    const delayMs = Math.min(joinRetryMaxMs, joinRetryFirstMs * 2 ** Math.min(join.attempt - 1, 8));
     join.token = this.nextToken++;
     this.setTimer(nowMs + delayMs, { kind: "join-retry", token: join.token });
     this.emit({ kind: "join-failed", attempt: join.attempt, nextRetryMs: delayMs, errors: [...join.errors] });

@@ -30,7 +30,10 @@ export class SimStreamEnd {
   onData: (bytes: Uint8Array) => void = () => {};
   onClose: (reason: string) => void = () => {};
   peer!: SimStreamEnd;
+  /** This end will send no more (closed by its owner, or broken). */
   closed = false;
+  /** The connection failed (partition or crash): nothing in flight arrives. */
+  broken = false;
   /** Real time at which the last chunk sent from this end arrives; keeps delivery in order. */
   private lastArrivalMs = 0;
 
@@ -47,7 +50,9 @@ export class SimStreamEnd {
     this.lastArrivalMs = arrival;
     const copy = bytes.slice();
     sim.at(arrival, `stream ${this.local}->${this.remote} ${copy.length}B`, () => {
-      if (this.closed || this.peer.closed) return;
+      // Like TCP, data written before a close still arrives; only a broken
+      // connection or a receiver that closed its end loses it.
+      if (this.broken || this.peer.closed) return;
       if (!this.network.connected(this.local, this.remote)) {
         this.network.breakStream(this, "partitioned");
         return;
@@ -170,6 +175,7 @@ export class SimNetwork {
     this.openStreams.delete(end);
     this.openStreams.delete(end.peer);
     for (const side of [end, end.peer]) {
+      side.broken = true;
       if (side.closed) continue;
       side.closed = true;
       side.onClose(reason);
