@@ -1065,8 +1065,10 @@ export class RaftTcpTransport extends StreamRaftTransport {
       });
     } catch (error) {
       const message = (error as Error).message;
+      // Bun says only "Failed to listen at <host>" and puts the reason in `code`.
+      const inUse = (error as { code?: string }).code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(message);
       throw new Error(
-        /in use|EADDRINUSE/i.test(message)
+        inUse
           ? `raft: port ${options.port} on ${options.bindAddr} is already in use; choose another raftPort`
           : `raft: cannot listen on ${formatHostPort(options.bindAddr, options.port)}: ${message}`,
       );

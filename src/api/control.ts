@@ -1,11 +1,14 @@
-// The control API (default port 8080): health, status, membership and the
-// keyring. Controllers are thin: they call plain functions on the source the
-// agent hands in. Mutations need the bearer token (see auth.ts).
+// The control API (default port 8080): health, status, membership, the
+// routing table, Raft (raft-api.ts) and the keyring. Controllers are thin:
+// they call plain functions on the source the agent hands in. Mutations need
+// the bearer token (see auth.ts).
 
 import { Elysia } from "elysia";
 import { ErrorResponse, GossipStats, KeyringChange, KeyringView, MembersResponse, NodesResponse, ServicesResponse, StatusView } from "./models.ts";
 import type { ClusterView } from "../state/model.ts";
 import type { MutationAuth } from "./auth.ts";
+import { RoutesResponse } from "../routing/table.ts";
+import { raftApi, type RaftControl } from "./raft-api.ts";
 
 export type KeyringOperation = "install" | "use" | "remove";
 
@@ -18,11 +21,19 @@ export interface ControlSource {
   keyring(): KeyringView;
   cluster(): ClusterView;
   changeKeyring(operation: KeyringOperation, keyBase64: string): { ok: true; keyring: KeyringView } | { ok: false; error: string };
+  /**
+   * The routing table this node's Traefik is given; undefined until the node
+   * has a routing document. Absent while routing is not part of the agent.
+   */
+  routes?(): RoutesResponse | undefined;
+  /** Raft status, peers and peer removal (raft-api.ts); absent while Raft is not part of the agent. */
+  readonly raft?: RaftControl;
   readonly auth: MutationAuth;
 }
 
 export function controlApi(source: ControlSource) {
   return new Elysia({ name: "control-api" })
+    .use(raftApi(source))
     .get("/health", () => ({ status: "ok" }))
     .get("/api/v1/status", () => source.status(), { response: StatusView })
     .get(
@@ -64,6 +75,20 @@ export function controlApi(source: ControlSource) {
       set.status = 404;
       return { error: `no instance of a service named "${params.name}" on a live node` };
     })
+    .get(
+      "/api/v1/routes",
+      ({ set }) => {
+        const routes = source.routes?.();
+        if (routes) return routes;
+        set.status = 503;
+        return {
+          error: source.routes
+            ? "no routing table yet: cluster state has not been synchronised on this node"
+            : "routing is not running on this node",
+        };
+      },
+      { response: { 200: RoutesResponse, 503: ErrorResponse } },
+    )
     .get("/api/v1/keyring", () => source.keyring(), { response: KeyringView })
     .post(
       "/api/v1/keyring/:operation",

@@ -61,6 +61,7 @@ export const GossipStats = Type.Object({
   queued_broadcasts: Type.Integer(),
   state_entries: Type.Integer({ description: "Entries (with tombstones) in this node's replica of the cluster state." }),
   state_bytes: Type.Integer({ description: "Size of the replica as sent in a push/pull, before compression." }),
+  state_bytes_compressed: Type.Integer({ description: "The same after the stream's LZW compression." }),
   counters: Type.Record(Type.String(), Type.Number(), { description: "Packets, bytes and drops since start." }),
 });
 export type GossipStats = Static<typeof GossipStats>;

@@ -8,7 +8,8 @@
 
 import { Value } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
-import { Config, type ProfileName } from "./schema.ts";
+import { Config, dockerConfigDefaults, type ProfileName } from "./schema.ts";
+import { dockerConfigProblems } from "../docker/options.ts";
 import { profiles } from "./profiles.ts";
 import { isIP, parseHostPort } from "../lib/ip.ts";
 
@@ -128,7 +129,7 @@ function defaults(profile: ProfileName, input: LoadInput): Config {
     lease: { ...timing.lease },
     cloudflare: { zoneId: "", apiTokenFile: "" },
     traefik: { entryPoints: ["websecure"], certResolver: "letsencrypt" },
-    docker: { socketPath: "/var/run/docker.sock" },
+    docker: dockerConfigDefaults(),
   };
 }
 
@@ -392,6 +393,7 @@ function semanticProblems(config: Config, sources: Record<string, string>): stri
         `5 x raft.heartbeatIntervalMs = ${5 * config.raft.heartbeatIntervalMs}`,
     );
   }
+  problems.push(...dockerConfigProblems(config.docker).map((problem) => `${problem.key} ${from(problem.key)}: ${problem.message}`));
   if (config.lease.renewIntervalMs * 2 >= config.lease.ttlMs) {
     problems.push(
       `lease.renewIntervalMs = ${config.lease.renewIntervalMs} ${from("lease.renewIntervalMs")}: expected less than ` +

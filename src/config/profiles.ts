@@ -1,7 +1,10 @@
 // Named timing profiles. The gossip numbers are hashicorp/memberlist's
 // DefaultLANConfig, DefaultWANConfig and DefaultLocalConfig; the Raft numbers
 // follow the heartbeat of 50 ms named by the architecture document, with an
-// election timeout that gives about one second of failover on a LAN.
+// election timeout that gives about one second of failover on a LAN. The
+// dead-voter removal delay lets a rebooting machine come back without
+// membership churn on lan and wan, and is short on local, where test labs
+// kill nodes on purpose.
 
 import type { GossipConfig, LeaseConfig, ProfileName, RaftConfig } from "./schema.ts";
 
@@ -28,7 +31,7 @@ export const profiles: Record<ProfileName, Profile> = {
       tcpTimeoutMs: 10_000,
       packetBytesMax: 1400,
     },
-    raft: { heartbeatIntervalMs: 50, electionTimeoutMs: 500 },
+    raft: { heartbeatIntervalMs: 50, electionTimeoutMs: 500, deadVoterRemoveMs: 30_000, snapshotEveryEntries: 10_000 },
     lease: { ttlMs: 2000, renewIntervalMs: 500, clockDriftMax: 0.01 },
   },
   wan: {
@@ -47,7 +50,7 @@ export const profiles: Record<ProfileName, Profile> = {
       tcpTimeoutMs: 30_000,
       packetBytesMax: 1400,
     },
-    raft: { heartbeatIntervalMs: 200, electionTimeoutMs: 2500 },
+    raft: { heartbeatIntervalMs: 200, electionTimeoutMs: 2500, deadVoterRemoveMs: 60_000, snapshotEveryEntries: 10_000 },
     lease: { ttlMs: 8000, renewIntervalMs: 2000, clockDriftMax: 0.01 },
   },
   local: {
@@ -66,7 +69,7 @@ export const profiles: Record<ProfileName, Profile> = {
       tcpTimeoutMs: 1000,
       packetBytesMax: 1400,
     },
-    raft: { heartbeatIntervalMs: 50, electionTimeoutMs: 300 },
+    raft: { heartbeatIntervalMs: 50, electionTimeoutMs: 300, deadVoterRemoveMs: 5_000, snapshotEveryEntries: 10_000 },
     lease: { ttlMs: 2000, renewIntervalMs: 500, clockDriftMax: 0.01 },
   },
 };

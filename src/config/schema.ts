@@ -105,8 +105,21 @@ export const RaftConfig = Type.Object(
         "2 x electionTimeoutMs) without hearing a leader before it campaigns. Must be at least 5 x " +
         "heartbeatIntervalMs. lan 500 (failover in about a second), wan 2500, local 300.",
     ),
+    deadVoterRemoveMs: PositiveMs(
+      "How long gossip must have held a Raft voter or learner dead before the leader removes it from the " +
+        "configuration (only while the voters that stay alive remain a majority), in ms. Shorter repairs the " +
+        "quorum sooner; longer rides out reboots without membership churn. lan 30000, wan 60000, local 5000.",
+    ),
+    snapshotEveryEntries: Type.Integer({
+      minimum: 16,
+      maximum: 10_000_000,
+      description:
+        "Applied entries between two snapshots of the replicated state machine; after each snapshot the log " +
+        "is compacted, keeping min(1024, snapshotEveryEntries / 2) entries for followers that lag a little. " +
+        "10000 in every profile.",
+    }),
   },
-  { additionalProperties: false, description: "Raft timing: heartbeats and election timeouts." },
+  { additionalProperties: false, description: "Raft timing (heartbeats, election timeouts), dead-member repair and snapshots." },
 );
 
 export const LeaseConfig = Type.Object(
@@ -165,17 +178,147 @@ export const TraefikConfig = Type.Object(
   { additionalProperties: false, description: "How generated Traefik routers are exposed." },
 );
 
+export const DockerRestartConfig = Type.Object(
+  {
+    dryRun: Type.Boolean({
+      description:
+        "Decide, log and record restarts of unhealthy containers without performing them (budget and backoff advance as if " +
+        "they had happened). Default false.",
+    }),
+    graceMs: PositiveMs(
+      "Least time after a container starts before it may be restarted for being unhealthy, in ms; a longer healthcheck " +
+        "start period wins (grace = max(start period, graceMs)). Default 60000.",
+    ),
+    backoffBaseMs: PositiveMs(
+      "Backoff between restarts of a container that stays unhealthy, in ms: the n-th restart of a streak waits " +
+        "min(backoffMaxMs, backoffBaseMs x 2^(n-2)) after the one before; the first is immediate. Default 10000.",
+    ),
+    backoffMaxMs: PositiveMs("Longest backoff between two restarts of one container, in ms. Default 600000."),
+    budgetPerHour: Type.Integer({
+      minimum: 0,
+      maximum: 1000,
+      description: "Most restarts of one container in any sliding hour; past it the container is left unhealthy and said so. Default 5.",
+    }),
+    stopTimeoutSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      description: "Seconds a container gets to stop on restart before Docker kills it. Default 10.",
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: "Restarts of containers labelled deunhealth.restart.on.unhealthy=true when they are unhealthy.",
+  },
+);
+
+export const DockerWarpConfig = Type.Object(
+  {
+    check: Type.Union([Type.Literal("auto"), Type.Literal("on"), Type.Literal("off")], {
+      description:
+        "WARP egress check. `auto`: check while a container of that name exists (and report it unhealthy if it " +
+        "disappears); `on`: always report (unhealthy when the container is missing); `off`: never. Default `auto`.",
+    }),
+    containerName: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+      description: "Name of the WARP NAT gateway container. Default `warp-nat-gateway`.",
+    }),
+    traceUrl: Type.String({
+      minLength: 8,
+      maxLength: 2048,
+      pattern: "^https?://[^\\s]+$",
+      description:
+        "URL fetched from inside the gateway (curl, else wget); it must answer warp=on or warp=plus. Default " +
+        "https://cloudflare.com/cdn-cgi/trace.",
+    }),
+    intervalMs: PositiveMs("Time between two WARP checks, in ms. Default 30000."),
+    timeoutMs: PositiveMs("Deadline of one WARP check (the request inside the gateway included), in ms. Default 10000."),
+  },
+  { additionalProperties: false, description: "The WARP gateway's egress check, published as this node's WARPHealth." },
+);
+
+export const DockerEdgeConfig = Type.Object(
+  {
+    containerName: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+      description: "Name of the edge proxy container that publishes the public ports while this node holds lb_leader. Default `traefik`.",
+    }),
+    bindings: Type.Array(Type.String({ minLength: 3, maxLength: 64 }), {
+      maxItems: 8,
+      description:
+        "Port bindings the lb_leader's edge proxy publishes, as [hostIp:]hostPort:containerPort[/tcp|udp]. " +
+        "Default [\"80:80\", \"443:443\"].",
+    }),
+  },
+  { additionalProperties: false, description: "Load-balancer port binding of the edge proxy container." },
+);
+
 export const DockerConfig = Type.Object(
   {
     socketPath: Type.String({
       minLength: 1,
       maxLength: 4096,
       default: "/var/run/docker.sock",
-      description: "Docker Engine API socket. When it does not exist the agent runs without container monitoring. Default /var/run/docker.sock.",
+      description:
+        "Docker Engine API socket. While it does not exist the agent runs without container monitoring, says so, and " +
+        "looks again with backoff. Default /var/run/docker.sock.",
     }),
+    scopeLabel: Type.String({
+      maxLength: 512,
+      description:
+        "Watch only containers carrying this label, written key=value (for several agents sharing one engine, as in " +
+        "tests). Empty: every container. Default empty.",
+    }),
+    proxyNetwork: Type.String({
+      maxLength: 255,
+      description:
+        "Network whose container addresses are published as endpoints (also matched as `<stackName>_<proxyNetwork>`); " +
+        "a container's traefik.docker.network label wins, and a container on neither uses its first network. Default `publicnet`.",
+    }),
+    apiTimeoutMs: PositiveMs(
+      "Deadline of one Docker API call, in ms (restarts get stopTimeoutSeconds on top); a slow daemon delays " +
+        "monitoring by at most this per call and never blocks the agent. Default 5000.",
+    ),
+    resyncIntervalMs: PositiveMs(
+      "Time between full resyncs (one list call; containers whose state changed are inspected), in ms, on top of the " +
+        "event stream. Default 60000.",
+    ),
+    reconnectMinMs: PositiveMs(
+      "First delay before reconnecting to a Docker engine that went away, in ms; it doubles up to reconnectMaxMs. Default 1000.",
+    ),
+    reconnectMaxMs: PositiveMs("Longest delay between reconnection attempts, in ms. Default 30000."),
+    restart: DockerRestartConfig,
+    warp: DockerWarpConfig,
+    edge: DockerEdgeConfig,
   },
   { additionalProperties: false, description: "The local Docker engine whose containers this agent watches." },
 );
+export type DockerConfig = Static<typeof DockerConfig>;
+
+/** The Docker section's defaults (a fresh object each call). */
+export function dockerConfigDefaults(): DockerConfig {
+  return {
+    socketPath: "/var/run/docker.sock",
+    scopeLabel: "",
+    proxyNetwork: "publicnet",
+    apiTimeoutMs: 5000,
+    resyncIntervalMs: 60_000,
+    reconnectMinMs: 1000,
+    reconnectMaxMs: 30_000,
+    restart: { dryRun: false, graceMs: 60_000, backoffBaseMs: 10_000, backoffMaxMs: 600_000, budgetPerHour: 5, stopTimeoutSeconds: 10 },
+    warp: {
+      check: "auto",
+      containerName: "warp-nat-gateway",
+      traceUrl: "https://cloudflare.com/cdn-cgi/trace",
+      intervalMs: 30_000,
+      timeoutMs: 10_000,
+    },
+    edge: { containerName: "traefik", bindings: ["80:80", "443:443"] },
+  };
+}
 
 export const Config = Type.Object(
   {

@@ -1,6 +1,9 @@
 // The agent shell: owns configuration, logging and the servers, and tells the
 // operator what is missing instead of exiting. Protocol cores (gossip, Raft,
-// leases, routing, DNS) plug in here as they are built.
+// leases, routing, DNS) plug in here as they are built. Start order: the
+// Raft log is opened first (so gossip's first metadata names this node's
+// cluster), then gossip and the replicated state, then Raft, then the
+// servers; stopping runs the other way round.
 
 import { existsSync, mkdirSync } from "node:fs";
 import type { LoadedConfig } from "../config/load.ts";
@@ -10,7 +13,12 @@ import { loadMutationAuth, type MutationAuth } from "../api/auth.ts";
 import type { KeyringView, MembersResponse } from "../api/models.ts";
 import type { ClusterView } from "../state/model.ts";
 import { GossipService } from "./gossip-service.ts";
+import { RaftService } from "./raft-service.ts";
 import { StateService } from "./state-service.ts";
+import { RoutingService } from "./routing-service.ts";
+import { DockerService } from "./docker-service.ts";
+import { dockerApi } from "../api/docker-api.ts";
+import { compressPayload } from "../gossip/codec.ts";
 import { SystemClock } from "../adapters/system-clock.ts";
 import { decodeMemberMeta } from "../state/member-meta.ts";
 import { decodeBase64 } from "../gossip/security.ts";
@@ -29,6 +37,9 @@ export class Agent {
   private readonly components: Record<string, string> = {};
   private readonly gossip: GossipService;
   private state: StateService | undefined;
+  private routing: RoutingService | undefined;
+  private docker: DockerService | undefined;
+  private raft: RaftService | undefined;
   private auth: MutationAuth | undefined;
 
   constructor(
@@ -54,16 +65,34 @@ export class Agent {
     const { auth, problem } = loadMutationAuth(config.apiTokenFile);
     this.auth = auth;
     if (problem) this.log.warn("control API mutations are disabled", { reason: problem });
+    const raft = new RaftService(config, this.log.child({ component: "raft" }), this.gossip, new SystemClock());
+    this.raft = raft;
+    raft.open();
     const epoch = this.gossip.reserveIncarnation();
     const state = new StateService(config, this.log.child({ component: "state" }), this.gossip, new SystemClock(), epoch);
     this.state = state;
     await this.gossip.start(state.replicator);
     state.start();
-    const control = controlApi(this.controlSource());
-    const provider = providerApi({
-      dynamicConfiguration: () => undefined,
-      unavailableReason: () => "no routing table yet: cluster state has not been synchronised on this node",
+    raft.start();
+    // A node with seeds serves routes once its replica merged a peer's full
+    // state; one without seeds is the whole cluster and is synchronised at once.
+    const routing = new RoutingService(config, () => state.view(), (listener) => state.subscribe(listener), {
+      synchronised: () => state.replicator.counters.fullStatesMerged > 0 || config.join.length === 0,
+      log: this.log.child({ component: "routing" }),
     });
+    this.routing = routing;
+    const docker = new DockerService(
+      { nodeName: config.nodeName, stackName: config.stackName, docker: config.docker, log: this.log },
+      {
+        publish: (health) => state.replicator.publishService(health),
+        remove: (service) => state.replicator.removeService(service, config.nodeName),
+        publishWarp: (health) => state.replicator.publish(`warp/${config.nodeName}`, health),
+      },
+    );
+    this.docker = docker;
+    docker.start();
+    const control = controlApi({ ...this.controlSource(), routes: () => routing.routes() }).use(dockerApi(docker));
+    const provider = providerApi(routing);
     this.listen("control API", control, config.apiPort);
     this.listen("provider", provider, config.providerPort);
     this.log.info("agent ready", {
@@ -73,7 +102,10 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.routing?.stop();
+    await this.docker?.stop();
     this.state?.stop();
+    this.raft?.stop();
     await this.gossip.stop();
     for (const server of this.servers.splice(0).reverse()) {
       server.stop();
@@ -103,6 +135,7 @@ export class Agent {
       keyring: () => this.keyring(),
       cluster: () => this.cluster(),
       changeKeyring: (operation, keyBase64) => this.changeKeyring(operation, keyBase64),
+      ...(this.raft ? { raft: this.raft } : {}),
     };
   }
 
@@ -137,6 +170,7 @@ export class Agent {
       queued_broadcasts: shell.core.queuedBroadcasts(),
       state_entries: this.state?.store.size ?? 0,
       state_bytes: this.state?.replicator.localState().length ?? 0,
+      state_bytes_compressed: this.state ? compressPayload(this.state.replicator.localState()).length : 0,
       counters: { ...shell.counters, ...shell.core.counters, ...this.state?.replicator.counters },
     };
   }
@@ -173,6 +207,8 @@ export class Agent {
     } else {
       this.components.gossip = "stopped";
     }
+    this.components.raft = this.raft?.summary() ?? "not started";
+    this.components.docker = this.docker?.statusLine() ?? "stopped";
     return {
       node: config.nodeName,
       version,
@@ -214,11 +250,6 @@ export class Agent {
   /** One line per missing piece, so an operator sees what to configure next. */
   private reportEnvironment(): void {
     const { config } = this.loaded;
-    const dockerPresent = existsSync(config.docker.socketPath);
-    this.components.docker = dockerPresent ? `socket ${config.docker.socketPath}` : "no socket: containers not monitored";
-    if (!dockerPresent) {
-      this.log.warn("Docker socket not found; container health and self-healing are off", { socket: config.docker.socketPath });
-    }
     const dnsConfigured = config.cloudflare.zoneId !== "" && existsSync(config.cloudflare.apiTokenFile);
     this.components.dns = dnsConfigured ? "configured" : "dry-run: no Cloudflare zone id or token file";
     if (!dnsConfigured) {
@@ -234,7 +265,6 @@ export class Agent {
     } else {
       this.components.encryption = "keyring configured";
     }
-    this.components.raft = "not available in this version";
   }
 }
 

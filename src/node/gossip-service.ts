@@ -1,6 +1,8 @@
 // Gossip inside the agent: binds the transport, loads the keyring, keeps the
-// incarnation across restarts, publishes this node's metadata, joins the
-// seeds, logs membership changes, and leaves gracefully on shutdown.
+// incarnation across restarts, publishes this node's metadata (re-published
+// when it changes, such as when this node joins a Raft cluster), joins the
+// seeds, logs membership changes and hands them to listeners, and leaves
+// gracefully on shutdown.
 
 import { readFileSync, statSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -16,19 +18,27 @@ import { parseKeyringFile, type Encryption } from "../gossip/security.ts";
 import { nullDelegate, type MemberEvent, type SwimDelegate } from "../gossip/types.ts";
 import { viewOf } from "../gossip/members.ts";
 import { encodeMemberMeta, type MemberMeta } from "../state/member-meta.ts";
+import { assert } from "../lib/assert.ts";
 import { GossipShell } from "./gossip-shell.ts";
 import { eventLoopWakeups } from "./wakeups.ts";
 
 /** How long a graceful leave may take before the agent stops anyway. */
 const leaveWaitMs = 3000;
+/** Listeners of membership events (the agent has a handful of services). */
+const memberListenersMax = 16;
+
+export type MemberListener = (event: MemberEvent) => void;
 
 export class GossipService {
   private shell: GossipShell | undefined;
   private readonly incarnationFile: string;
   private leftResolve: (() => void) | undefined;
   private reservedIncarnation: number | undefined;
-  /** Hears every membership event after this service has logged it. */
-  onMemberEvent: (event: MemberEvent) => void = () => {};
+  private readonly memberListeners = new Set<MemberListener>();
+  /** The Raft cluster this node advertises; undefined until it belongs to one. */
+  private raftCluster: string | undefined;
+  /** Seeds other than this node were given and none has answered yet. */
+  private joining = false;
 
   constructor(
     private readonly config: Config,
@@ -103,7 +113,38 @@ export class GossipService {
       const parsed = parseHostPort(seed, config.gossipPort);
       return typeof parsed === "string" ? seed : formatHostPort(parsed.host, parsed.port);
     });
+    const selfAddress = formatHostPort(advertiseHost, config.gossipPort);
+    this.joining = seeds.some((seed) => seed !== selfAddress);
     if (seeds.length > 0) shell.join(seeds);
+  }
+
+  /**
+   * Hear every membership event after this service has logged it; returns
+   * the function that stops listening.
+   */
+  onMemberEvent(listener: MemberListener): () => void {
+    assert(this.memberListeners.size < memberListenersMax, `more than ${memberListenersMax} member listeners`);
+    this.memberListeners.add(listener);
+    return () => this.memberListeners.delete(listener);
+  }
+
+  /**
+   * True while this node was told to join seeds and has heard from no other
+   * member yet: until it does, it cannot know whether a cluster exists.
+   */
+  joinPending(): boolean {
+    return this.joining;
+  }
+
+  /**
+   * Advertise the Raft cluster this node belongs to, from now on and in every
+   * later start's first metadata (the caller persists it). Re-publishes the
+   * metadata at once when gossip runs.
+   */
+  setRaftCluster(clusterId: string): void {
+    if (this.raftCluster === clusterId) return;
+    this.raftCluster = clusterId;
+    this.shell?.setMeta(encodeMemberMeta(this.memberMeta()));
   }
 
   memberMeta(): MemberMeta {
@@ -116,6 +157,7 @@ export class GossipService {
       api_port: config.apiPort,
       provider_port: config.providerPort,
       public_ip: config.publicIp,
+      ...(this.raftCluster === undefined ? {} : { raft_cluster: this.raftCluster }),
     };
   }
 
@@ -179,8 +221,11 @@ export class GossipService {
   }
 
   private onEvent(event: MemberEvent): void {
+    // Any other member means a push/pull brought this node the cluster's
+    // member list, which is all a seed's answer would have told it.
+    if (event.kind === "joined" || (event.kind === "join" && event.member.name !== this.config.nodeName)) this.joining = false;
     this.logEvent(event);
-    this.onMemberEvent(event);
+    for (const listener of this.memberListeners) listener(event);
   }
 
   private logEvent(event: MemberEvent): void {

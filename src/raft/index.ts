@@ -44,3 +44,4 @@ export {
   snapshotBytesMax,
   nodeIdLengthMax,
 } from "./types.ts";
+export { type RecoverResult, recoverAsSoleVoter, latestConf } from "./recover.ts";

@@ -1,7 +1,8 @@
 // The small record each agent puts in its gossip metadata (at most 512 bytes,
 // memberlist's limit): what other agents need before any replicated state
 // arrives, such as how to reach this node's Raft and API ports and whether it
-// may lead. Richer node data travels in the replicated cluster state.
+// may lead, and which Raft cluster it belongs to. Richer node data travels in
+// the replicated cluster state.
 
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
@@ -17,6 +18,15 @@ export const MemberMeta = Type.Object(
     api_port: Type.Integer({ minimum: 1, maximum: 65535 }),
     provider_port: Type.Integer({ minimum: 1, maximum: 65535 }),
     public_ip: Type.String({ maxLength: 45 }),
+    raft_cluster: Type.Optional(
+      Type.String({
+        pattern: "^[0-9a-f]{1,64}$",
+        description:
+          "The id of the Raft cluster this node belongs to, absent until it belongs to one. A node that " +
+          "sees any member advertise one never bootstraps a cluster of its own, and Raft messages pass only " +
+          "between members of the same cluster.",
+      }),
+    ),
   },
   { additionalProperties: true },
 );

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = join(import.meta.dir, "..", "..", "src");
-const coreFolders = ["lib", "state", "gossip", "raft", "lease", "routing", "dns", "config"];
+const coreFolders = ["lib", "state", "gossip", "raft", "lease", "routing", "dns", "config", "docker"];
 const forbiddenModules = [/^bun(:|$)/, /^node:/, /^elysia/, /^dockerode/, /^cloudflare/];
 const forbiddenFolders = ["adapters", "api", "cli", "node", "discovery", "sdk"];
 const forbiddenGlobals = [/\bDate\.now\s*\(/, /\bperformance\.now\s*\(/, /\bMath\.random\s*\(/, /\bsetTimeout\s*\(/, /\bsetInterval\s*\(/, /\bBun\./, /\bprocess\./, /\bfetch\s*\(/];

@@ -20,11 +20,7 @@ function pending(name: string, summary: string, kind: CommandKind, positionals?:
 
 export const pendingCommands: Command[] = [
   pending("leases", "Show the lb_leader and dns_writer leases: holder, token, time left.", "read"),
-  pending("routes", "Show the Traefik routes this agent serves.", "read"),
   pending("dns plan", "Show the DNS changes the dns_writer would make.", "read"),
-  pending("raft peers", "List Raft voters and learners.", "read"),
-  pending("raft remove-peer", "Remove a Raft voter.", "action", "NODE"),
-  pending("raft recover", "Rebuild a Raft cluster from this node after permanent quorum loss.", "action"),
   pending("cordon", "Stop sending traffic to a node and keep it from leading.", "action", "NODE"),
   pending("uncordon", "Undo cordon.", "action", "NODE"),
   pending("deploy", "Deploy the services defined in a TypeScript stack file.", "action", "STACK_FILE"),
