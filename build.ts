@@ -80,6 +80,10 @@ async function main(): Promise<void> {
         "--sourcemap",
         `--target=${target}`,
         `--outfile=${outfile}`,
+        // dockerode's SSH transport (ssh2) optionally loads this native module
+        // inside a try/catch; it is never built here and the agent does not use
+        // SSH to reach Docker, so it stays out of the bundle.
+        "--external=cpu-features",
         `--define=CONSTELLATION_BUILD_VERSION=${JSON.stringify(version)}`,
         `--define=CONSTELLATION_BUILD_COMMIT=${JSON.stringify(commit)}`,
       ],
