@@ -51,8 +51,8 @@ test("agents replicate node metadata and drop a killed node from every view", as
 
   c.child.kill("SIGKILL");
   for (const node of [a, b]) {
-    await waitFor(`${node.name} drops gamma`, async () => !("gamma" in (await json(`${node.api}/api/v1/nodes`)).nodes) || undefined, 20_000);
+    await waitFor(`${node.name} drops gamma`, async () => !("gamma" in (await json(`${node.api}/api/v1/nodes`)).nodes) || undefined, 40_000);
   }
   const members = (await json(`${a.api}/api/v1/members`)).members as Array<{ name: string; state: string }>;
   expect(members.find((m) => m.name === "gamma")?.state).toBe("dead");
-}, 60_000);
+}, 90_000);
