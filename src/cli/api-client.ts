@@ -5,6 +5,7 @@
 import type { CommandContext } from "./command.ts";
 import { loadConfigFromEnvironment } from "./load-config.ts";
 import { UsageError } from "./args.ts";
+import { readFileSync } from "node:fs";
 
 const requestTimeoutMs = 5000;
 const responseBytesMax = 16 * 1024 * 1024;
@@ -61,4 +62,42 @@ export async function getJson(context: CommandContext, path: string): Promise<un
   } catch {
     throw new ApiError(`${base}${path} answered with something that is not JSON: ${text.slice(0, 200)}`);
   }
+}
+
+/**
+ * The bearer token for mutating calls: from --token-file, else the
+ * configuration's apiTokenFile. The file must hold the token alone.
+ */
+export function readApiToken(context: CommandContext): string {
+  const tokenFlag = context.args.flags.get("token-file");
+  const configPath = context.args.flags.get("config");
+  const tokenFile =
+    typeof tokenFlag === "string"
+      ? tokenFlag
+      : loadConfigFromEnvironment(context.env, {}, typeof configPath === "string" ? configPath : undefined).config.apiTokenFile;
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, "utf8").trim();
+  } catch (error) {
+    throw new ApiError(`cannot read the API token from ${tokenFile}: ${(error as Error).message}`);
+  }
+  if (token === "" || /\s/.test(token)) throw new ApiError(`${tokenFile} must hold the API token alone on one line`);
+  return token;
+}
+
+/** POST a JSON body with the bearer token; the status and the parsed answer ({} when it is not JSON). */
+export async function postJson(base: string, path: string, token: string, body: unknown): Promise<{ status: number; ok: boolean; statusText: string; body: unknown }> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+  } catch (error) {
+    throw new ApiError(`cannot reach the agent at ${base}: ${(error as Error).message}`);
+  }
+  const answer: unknown = await response.json().catch(() => ({}));
+  return { status: response.status, ok: response.ok, statusText: response.statusText, body: answer };
 }

@@ -2,11 +2,9 @@
 // keyring of a running agent. Rotation: install the new key on every node,
 // `use` it everywhere, then remove the old one.
 
-import { readFileSync } from "node:fs";
 import { exitOk, jsonFlag, apiFlag, configFlag, type Command } from "../command.ts";
-import { ApiError, apiBaseUrl, getJson } from "../api-client.ts";
+import { ApiError, apiBaseUrl, getJson, postJson, readApiToken } from "../api-client.ts";
 import { UsageError } from "../args.ts";
-import { loadConfigFromEnvironment } from "../load-config.ts";
 import type { KeyringView } from "../../api/models.ts";
 
 function print(context: Parameters<Command["run"]>[0], view: KeyringView): void {
@@ -40,33 +38,10 @@ export const keyringCommand: Command = {
       throw new UsageError(`unknown keyring operation "${operation}"; use list, install, use or remove`);
     }
     if (key === undefined || extra !== undefined) throw new UsageError(`keyring ${operation} takes exactly one KEY`);
-    const tokenFlag = context.args.flags.get("token-file");
-    const configPath = context.args.flags.get("config");
-    const tokenFile =
-      typeof tokenFlag === "string"
-        ? tokenFlag
-        : loadConfigFromEnvironment(context.env, {}, typeof configPath === "string" ? configPath : undefined).config.apiTokenFile;
-    let token: string;
-    try {
-      token = readFileSync(tokenFile, "utf8").trim();
-    } catch (error) {
-      throw new ApiError(`cannot read the API token from ${tokenFile}: ${(error as Error).message}`);
-    }
-    if (token === "" || /\s/.test(token)) throw new ApiError(`${tokenFile} must hold the API token alone on one line`);
-    const base = apiBaseUrl(context);
-    let response: Response;
-    try {
-      response = await fetch(`${base}/api/v1/keyring/${operation}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ key }),
-        signal: AbortSignal.timeout(5000),
-      });
-    } catch (error) {
-      throw new ApiError(`cannot reach the agent at ${base}: ${(error as Error).message}`);
-    }
-    const body = (await response.json().catch(() => ({}))) as KeyringView & { error?: string };
-    if (!response.ok) throw new ApiError(`keyring ${operation} refused (${response.status}): ${body.error ?? response.statusText}`);
+    const token = readApiToken(context);
+    const answer = await postJson(apiBaseUrl(context), `/api/v1/keyring/${operation}`, token, { key });
+    const body = answer.body as KeyringView & { error?: string };
+    if (!answer.ok) throw new ApiError(`keyring ${operation} refused (${answer.status}): ${body.error ?? answer.statusText}`);
     print(context, body);
     return exitOk;
   },

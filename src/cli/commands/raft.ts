@@ -4,9 +4,9 @@
 // sent on to the leader when the agent asked is not it); `recover` works
 // offline on a stopped node's data directory.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { apiFlag, configFlag, exitFailure, exitOk, jsonFlag, type Command, type CommandContext } from "../command.ts";
-import { ApiError, apiBaseUrl, getJson } from "../api-client.ts";
+import { ApiError, apiBaseUrl, getJson, postJson, readApiToken } from "../api-client.ts";
 import { UsageError } from "../args.ts";
 import { loadConfigFromEnvironment } from "../load-config.ts";
 import { configFileFlag } from "../agent-flags.ts";
@@ -16,7 +16,6 @@ import { SqliteRaftStorage } from "../../adapters/raft-sqlite.ts";
 import { latestConf, recoverAsSoleVoter } from "../../raft/index.ts";
 import { raftDatabasePath, randomClusterId, readClusterFile, writeClusterFile } from "../../node/raft-files.ts";
 
-const requestTimeoutMs = 5000;
 
 export const raftPeersCommand: Command = {
   name: "raft peers",
@@ -44,37 +43,9 @@ export const raftPeersCommand: Command = {
   },
 };
 
-function readToken(context: CommandContext): string {
-  const tokenFlag = context.args.flags.get("token-file");
-  const configPath = context.args.flags.get("config");
-  const tokenFile =
-    typeof tokenFlag === "string"
-      ? tokenFlag
-      : loadConfigFromEnvironment(context.env, {}, typeof configPath === "string" ? configPath : undefined).config.apiTokenFile;
-  let token: string;
-  try {
-    token = readFileSync(tokenFile, "utf8").trim();
-  } catch (error) {
-    throw new ApiError(`cannot read the API token from ${tokenFile}: ${(error as Error).message}`);
-  }
-  if (token === "" || /\s/.test(token)) throw new ApiError(`${tokenFile} must hold the API token alone on one line`);
-  return token;
-}
-
 async function postRemovePeer(base: string, token: string, id: string, force: boolean): Promise<{ status: number; body: RemovePeerAccepted & RaftErrorResponse }> {
-  let response: Response;
-  try {
-    response = await fetch(`${base}/api/v1/raft/remove-peer`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ id, force }),
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
-  } catch (error) {
-    throw new ApiError(`cannot reach the agent at ${base}: ${(error as Error).message}`);
-  }
-  const body = (await response.json().catch(() => ({}))) as RemovePeerAccepted & RaftErrorResponse;
-  return { status: response.status, body };
+  const answer = await postJson(base, "/api/v1/raft/remove-peer", token, { id, force });
+  return { status: answer.status, body: answer.body as RemovePeerAccepted & RaftErrorResponse };
 }
 
 export const raftRemovePeerCommand: Command = {
@@ -97,7 +68,7 @@ export const raftRemovePeerCommand: Command = {
   async run(context) {
     const [id, extra] = context.args.positionals;
     if (id === undefined || extra !== undefined) throw new UsageError("raft remove-peer takes exactly one NODE");
-    const token = readToken(context);
+    const token = readApiToken(context);
     const force = context.args.flags.get("force") === true;
     let base = apiBaseUrl(context);
     let answer = await postRemovePeer(base, token, id, force);
