@@ -11,15 +11,6 @@ import type { NodeContext } from "./cluster.ts";
 import type { SimStreamEnd } from "./network.ts";
 
 const noop = () => {};
-/**
- * How long a closed stream lingers. The simulated network drops what is
- * still in flight from an end once that end is closed, where TCP would
- * deliver it before the FIN; a refusal written just before closing would be
- * lost. So a close waits for the peer to close (it does on reading a
- * refusal) or for this long, far above the one-way delays simulations use.
- */
-export const simCloseLingerMs = 1000;
-
 /** A simulated stream end as a RaftStream; the simulated network has no backpressure. */
 class SimRaftStream implements RaftStream {
   onData: (bytes: Uint8Array) => void = noop;
@@ -52,8 +43,8 @@ class SimRaftStream implements RaftStream {
     this.onClose = noop;
     this.end.onData = noop;
     this.end.onClose = noop;
-    if (this.end.closed) return;
-    this.context.setTimer(simCloseLingerMs, "raft-link-linger", () => this.end.close());
+    // The simulated network, like TCP, still delivers what was written before the close.
+    this.end.close();
   }
 }
 

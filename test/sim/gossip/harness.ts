@@ -92,7 +92,7 @@ export class GossipProcess implements SimProcess {
     delegate: SwimDelegate,
     onEvent: (process: GossipProcess, event: MemberEvent) => void,
   ) {
-    this.transport = new SimGossipTransport(withGracefulStreams(context, network, this.countStreamBytes));
+    this.transport = new SimGossipTransport(withCountedStreams(context, this.countStreamBytes));
     const log = new Logger(() => {}, context.clock, "error");
     this.shell = new GossipShell(options, this.transport, context.clock, wakeupsOf(context), context.prng.fork(), delegate, log);
     this.shell.onEvent = (event) => onEvent(this, event);
@@ -103,44 +103,25 @@ export class GossipProcess implements SimProcess {
   }
 
   onStream(stream: SimStreamEnd): void {
-    this.transport.deliverStream(closeAfterDelivery(stream, this.network, this.countStreamBytes));
+    this.transport.deliverStream(countingSends(stream, this.countStreamBytes));
   }
 }
 
-/**
- * Make `end.close()` a graceful close, like a TCP FIN: it takes effect once
- * everything already written has arrived. The simulated network's close marks
- * the end closed at once, and its data events drop chunks from a closed end,
- * so a reply written just before `end()` (every push/pull answer, every
- * one-way user stream) would never arrive. Every chunk arrives within the
- * network's largest delay of being sent, so closing after the latest such
- * bound loses nothing. Remove once the simulated network closes gracefully.
- */
-export function closeAfterDelivery(end: SimStreamEnd, network: SimNetwork, onSend: (bytes: Uint8Array) => void): SimStreamEnd {
-  const sim = network.sim;
-  let deliveredByMs = sim.nowMs;
+/** Count what a stream end sends (the shell's counters cover packets only). */
+export function countingSends(end: SimStreamEnd, onSend: (bytes: Uint8Array) => void): SimStreamEnd {
   const send = end.send.bind(end);
-  const close = end.close.bind(end);
   end.send = (bytes) => {
     onSend(bytes);
-    deliveredByMs = Math.max(deliveredByMs, sim.nowMs + network.faults.delayMaxMs);
     return send(bytes);
-  };
-  end.close = (reason) => {
-    if (end.closed) return;
-    if (deliveredByMs <= sim.nowMs) return close(reason);
-    // Scheduled after the data events (same time, later sequence), so they run first.
-    sim.at(deliveredByMs, `stream-graceful-close ${end.local}->${end.remote}`, () => close(reason));
   };
   return end;
 }
 
-/** The node's context, with streams it opens closing gracefully (see closeAfterDelivery). */
-function withGracefulStreams(context: NodeContext, network: SimNetwork, onSend: (bytes: Uint8Array) => void): NodeContext {
+/** The node's context, with the bytes of streams it opens counted. */
+function withCountedStreams(context: NodeContext, onSend: (bytes: Uint8Array) => void): NodeContext {
   return {
     ...context,
-    openStream: (to, done) =>
-      context.openStream(to, (result) => done(typeof result === "string" ? result : closeAfterDelivery(result, network, onSend))),
+    openStream: (to, done) => context.openStream(to, (result) => done(typeof result === "string" ? result : countingSends(result, onSend))),
   };
 }
 
