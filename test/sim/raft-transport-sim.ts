@@ -19,10 +19,7 @@ class SimRaftStream implements RaftStream {
   readonly backlogBytes = 0;
   private closing = false;
 
-  constructor(
-    private readonly end: SimStreamEnd,
-    private readonly context: NodeContext,
-  ) {
+  constructor(private readonly end: SimStreamEnd) {
     end.onData = (bytes) => this.onData(bytes);
     end.onClose = (reason) => this.onClose(reason);
   }
@@ -53,7 +50,7 @@ function simEdge(context: NodeContext): RaftStreamEdge {
   return {
     dial(to, done) {
       // The simulated network answers after a delay, never synchronously.
-      context.openStream(to, (result) => done(typeof result === "string" ? `cannot connect: ${result}` : new SimRaftStream(result, context)));
+      context.openStream(to, (result) => done(typeof result === "string" ? `cannot connect: ${result}` : new SimRaftStream(result)));
     },
     after(delayMs, run) {
       const timer = context.setTimer(delayMs, "raft-link", run);
@@ -78,6 +75,6 @@ export class SimRaftTransport extends StreamRaftTransport {
 
   /** A stream the simulated network delivered to this node. */
   acceptStream(stream: SimStreamEnd): void {
-    this.accept(new SimRaftStream(stream, this.context));
+    this.accept(new SimRaftStream(stream));
   }
 }
