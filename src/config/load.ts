@@ -412,9 +412,3 @@ function semanticProblems(config: Config, sources: Record<string, string>): stri
 function kebab(path: string): string {
   return path.replace(/\./g, "-").replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
 }
-
-/** The configuration as it may be shown: secret file paths are fine, secret values never enter it. */
-export function redactedView(config: Config): Config {
-  // No field holds a secret value today (secrets live in files); keep one place to change if that happens.
-  return structuredClone(config);
-}

@@ -7,7 +7,6 @@ import { statSync } from "node:fs";
 import { configFileFlag, configFlags, configOverrides } from "../agent-flags.ts";
 import { exitFailure, exitOk, jsonFlag, type Command } from "../command.ts";
 import { loadConfigFromEnvironment } from "../load-config.ts";
-import { redactedView } from "../../config/load.ts";
 
 function secretFileState(path: string): string {
   try {
@@ -33,7 +32,8 @@ export const configCheckCommand: Command = {
   flags: [...configFlags, jsonFlag],
   async run(context) {
     const loaded = loadConfigFromEnvironment(context.env, configOverrides(context), configFileFlag(context));
-    const config = redactedView(loaded.config);
+    // The configuration names secret files, never secret values, so it is shown as it is.
+    const config = loaded.config;
     const secrets: Record<string, string> = {
       apiTokenFile: secretFileState(config.apiTokenFile),
       "cloudflare.apiTokenFile": secretFileState(config.cloudflare.apiTokenFile),
