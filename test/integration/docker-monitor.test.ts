@@ -281,14 +281,14 @@ dockerTest(
     const h = harness({ socketPath: path, apiTimeoutMs: 300 });
     h.service.start();
     await waitFor("the unreachable state", () => h.service.state === "unreachable", 5000);
-    const t0 = performance.now();
+    // The view is answered from memory: a plain value, never a promise waiting on Docker.
     const view = h.service.containers();
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(view).not.toBeInstanceOf(Promise);
     expect(view.docker.detail).toContain("no answer from Docker within 300 ms");
     expect(h.service.client.counters.timeouts).toBeGreaterThanOrEqual(1);
-    const stopping = performance.now();
-    await h.service.stop();
-    expect(performance.now() - stopping).toBeLessThan(1000);
+    // Stopping must not wait on the silent daemon: a bounded wait for the condition, not a speed check.
+    const stopped = await Promise.race([h.service.stop().then(() => true), Bun.sleep(5000).then(() => false)]);
+    expect(stopped).toBe(true);
     await hung.stop();
   },
   15_000,
