@@ -8,78 +8,17 @@
 // asserted.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { freePorts } from "../support/ports.ts";
+import { type AgentProcess as Agent, AgentProcesses, getJson, mainScript as main } from "../support/agent-process.ts";
 import { waitFor } from "../support/wait.ts";
 import type { RaftPeersView, RaftStatusView } from "../../src/api/raft-api.ts";
 
-const main = join(import.meta.dir, "..", "..", "src", "main.ts");
-const dir = mkdtempSync(join(tmpdir(), "constellation-raft-"));
-const tokenFile = join(dir, "api-token");
-writeFileSync(tokenFile, "raft-cluster-test-token-0123456789\n");
-chmodSync(tokenFile, 0o600);
-const running = new Set<Subprocess>();
-afterAll(async () => {
-  for (const child of running) child.kill("SIGKILL");
-  await Promise.all([...running].map((child) => child.exited));
-  // KEEP_TEST_LOGS=1 keeps the agents' logs and data directories for a post-mortem.
-  if (process.env.KEEP_TEST_LOGS) console.log(`agent logs and data kept in ${dir}`);
-  else rmSync(dir, { recursive: true, force: true });
-});
-
-interface Agent {
-  name: string;
-  priority: number;
-  gossip: number;
-  raft: number;
-  apiPort: number;
-  provider: number;
-  api: string;
-  dataDir: string;
-  child?: Subprocess;
-}
-
-async function makeAgent(name: string, priority: number): Promise<Agent> {
-  const [gossip, raft, apiPort, provider] = (await freePorts(4)) as [number, number, number, number];
-  return { name, priority, gossip, raft, apiPort, provider, api: `http://127.0.0.1:${apiPort}`, dataDir: join(dir, name) };
-}
-
-function start(agent: Agent, extra: string[] = [], env: Record<string, string> = {}): void {
-  const args = [process.execPath, main, "agent", "--profile", "local", "--node-name", agent.name, "--priority", String(agent.priority),
-    "--gossip-port", String(agent.gossip), "--raft-port", String(agent.raft), "--api-port", String(agent.apiPort),
-    "--provider-port", String(agent.provider), "--data-dir", agent.dataDir, ...extra];
-  const child = Bun.spawn(args, {
-    stdout: Bun.file(join(dir, `${agent.name}-${Date.now()}.log`)),
-    stderr: "inherit",
-    env: { ...process.env, CONSTELLATION_API_TOKEN_FILE: tokenFile, ...env },
-  });
-  running.add(child);
-  void child.exited.then(() => running.delete(child));
-  agent.child = child;
-}
-
-async function kill(agent: Agent, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
-  agent.child?.kill(signal);
-  await agent.child?.exited;
-}
-
-async function raftStatus(agent: Agent): Promise<RaftStatusView> {
-  const response = await fetch(`${agent.api}/api/v1/raft/status`, { signal: AbortSignal.timeout(2000) });
-  if (!response.ok) throw new Error(`${agent.name}: ${response.status}`);
-  return (await response.json()) as RaftStatusView;
-}
-
-function cli(args: string[]) {
-  const result = Bun.spawnSync([process.execPath, main, ...args], {
-    env: { ...process.env, CONSTELLATION_API_TOKEN_FILE: tokenFile },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  return { code: result.exitCode, out: result.stdout.toString(), err: result.stderr.toString() };
-}
+const agents = new AgentProcesses("constellation-raft-");
+afterAll(() => agents.close());
+const makeAgent = (name: string, priority: number) => agents.make(name, priority);
+const start = (agent: Agent, extra: string[] = [], env: Record<string, string> = {}) => agents.start(agent, extra, env);
+const kill = (agent: Agent, signal: "SIGKILL" | "SIGTERM") => agents.kill(agent, signal);
+const cli = (args: string[]) => agents.cli(args);
+const raftStatus = (agent: Agent) => getJson<RaftStatusView>(agent, "/api/v1/raft/status");
 
 /** Waits until every agent's status satisfies `check`, and returns the statuses. */
 async function allSatisfy(what: string, agents: Agent[], check: (status: RaftStatusView, agent: Agent) => boolean, timeoutMs = 15_000) {
@@ -109,7 +48,6 @@ describe("raft in real agents", () => {
       stdout: "pipe",
       stderr: "inherit",
     });
-    running.add(child);
     try {
       const status = await waitFor("lone leads", async () => {
         const s = await raftStatus(lone);
