@@ -9,6 +9,7 @@ import type { ClusterView } from "../state/model.ts";
 import type { MutationAuth } from "./auth.ts";
 import { RoutesResponse } from "../routing/table.ts";
 import { raftApi, type RaftControl } from "./raft-api.ts";
+import { leaseApi, type LeasesView } from "./lease-api.ts";
 
 export type KeyringOperation = "install" | "use" | "remove";
 
@@ -28,12 +29,15 @@ export interface ControlSource {
   routes?(): RoutesResponse | undefined;
   /** Raft status, peers and peer removal (raft-api.ts); absent while Raft is not part of the agent. */
   readonly raft?: RaftControl;
+  /** The lease view (lease-api.ts); absent while Raft is not part of the agent. */
+  readonly leases?: { view(): LeasesView };
   readonly auth: MutationAuth;
 }
 
 export function controlApi(source: ControlSource) {
   return new Elysia({ name: "control-api" })
     .use(raftApi(source))
+    .use(leaseApi(source))
     .get("/health", () => ({ status: "ok" }))
     .get("/api/v1/status", () => source.status(), { response: StatusView })
     .get(

@@ -5,6 +5,7 @@ import { agentCommand } from "./commands/agent.ts";
 import { configCheckCommand } from "./commands/config-check.ts";
 import { containersCommand } from "./commands/containers.ts";
 import { keygenCommand } from "./commands/keygen.ts";
+import { leasesCommand } from "./commands/leases.ts";
 import { keyringCommand } from "./commands/keyring.ts";
 import { membersCommand } from "./commands/members.ts";
 import { nodesCommand, servicesCommand } from "./commands/cluster-views.ts";
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   containersCommand,
   routesCommand,
   raftPeersCommand,
+  leasesCommand,
   ...pendingCommands.filter((c) => c.kind === "read"),
   configCheckCommand,
   keygenCommand,

@@ -102,6 +102,8 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    // Leases first: this node stops acting, and the next leader need not wait them out.
+    await this.raft?.leases.release();
     this.routing?.stop();
     await this.docker?.stop();
     this.state?.stop();
@@ -135,7 +137,7 @@ export class Agent {
       keyring: () => this.keyring(),
       cluster: () => this.cluster(),
       changeKeyring: (operation, keyBase64) => this.changeKeyring(operation, keyBase64),
-      ...(this.raft ? { raft: this.raft } : {}),
+      ...(this.raft ? { raft: this.raft, leases: this.raft.leases } : {}),
     };
   }
 
@@ -208,6 +210,7 @@ export class Agent {
       this.components.gossip = "stopped";
     }
     this.components.raft = this.raft?.summary() ?? "not started";
+    this.components.leases = this.raft?.leases.summary() ?? "not started";
     this.components.docker = this.docker?.statusLine() ?? "stopped";
     return {
       node: config.nodeName,

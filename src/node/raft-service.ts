@@ -39,6 +39,7 @@ import {
   type Entry,
   type Message,
   type Ready,
+  type Snapshot,
   type SoftState,
   type TickTiming,
   RawNode,
@@ -55,7 +56,8 @@ import type { RaftSender } from "../raft/transport.ts";
 import type { Member } from "../gossip/members.ts";
 import type { RaftControl, RaftLeaderView, RaftPeersView, RaftPeerView, RaftStatusView, RemovePeerResult } from "../api/raft-api.ts";
 import type { GossipService } from "./gossip-service.ts";
-import { PlaceholderMachine, snapshotIfDue } from "./raft-machine.ts";
+import { ClusterMachine, snapshotIfDue } from "./raft-machine.ts";
+import { type LeaseRaft, LeaseService } from "./lease-service.ts";
 import {
   type RaftMember,
   GoneMembers,
@@ -96,7 +98,7 @@ interface Counters {
   snapshots: number;
 }
 
-export class RaftService implements RaftControl {
+export class RaftService implements RaftControl, LeaseRaft {
   private phase: Phase = { kind: "stopped" };
   private storage: SqliteRaftStorage | undefined;
   private transport: RaftTcpTransport | undefined;
@@ -104,7 +106,9 @@ export class RaftService implements RaftControl {
   private clusterId: string | undefined;
   private readonly self: string;
   private readonly timing: TickTiming;
-  private readonly machine = new PlaceholderMachine();
+  private readonly machine = new ClusterMachine();
+  /** The leases granted by this Raft group (the state machine's lease table). */
+  readonly leases: LeaseService;
   private readonly autopilot = new Autopilot();
   private readonly autopilotConfig: AutopilotConfig;
   private readonly gone = new GoneMembers();
@@ -153,6 +157,8 @@ export class RaftService implements RaftControl {
       maxVoters: config.maxVoters,
       deadRemoveMs: config.raft.deadVoterRemoveMs,
     };
+    this.leases = new LeaseService(this.self, config.lease, log.child({ component: "lease" }), clock, this.machine.leases);
+    this.leases.attach(this);
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -180,7 +186,7 @@ export class RaftService implements RaftControl {
     const storage = opened.storage;
     this.storage = storage;
     this.clusterId = file.record?.cluster_id ?? this.clusterIdFromLog(storage);
-    this.machine.restore(storage.snapshot());
+    this.restoreMachine(storage.snapshot());
     this.phase = { kind: "opened" };
     if (this.clusterId !== undefined) this.gossip.setRaftCluster(this.clusterId);
   }
@@ -313,6 +319,7 @@ export class RaftService implements RaftControl {
   private tick(): void {
     this.node?.tick();
     this.drain();
+    this.leases.tick();
   }
 
   /** Handle every Ready in the documented order (see Ready in src/raft/rawnode.ts). */
@@ -336,7 +343,7 @@ export class RaftService implements RaftControl {
       this.noteWritten(ready);
       this.send(ready.messages);
       for (const entry of ready.committedEntries) this.apply(entry);
-      if (ready.snapshot) this.machine.restore(ready.snapshot);
+      if (ready.snapshot) this.restoreMachine(ready.snapshot);
       node.advance(ready);
       this.snapshotIfDue();
     }
@@ -374,12 +381,24 @@ export class RaftService implements RaftControl {
     }
   }
 
+  private restoreMachine(snapshot: Snapshot): void {
+    const complaint = this.machine.restore(snapshot);
+    if (complaint) this.log.warn("raft snapshot image only partly readable; the lease table starts empty", { index: snapshot.meta.index, problem: complaint });
+    this.leases.restored();
+  }
+
   private apply(entry: Entry): void {
     const before = this.machine.conf;
-    const conf = this.machine.apply(entry);
+    const applied = this.machine.apply(entry);
     assert(this.machine.appliedIndex <= this.storage!.hardState().commit, `applied ${entry.index} past the stored commit`);
-    if (!conf) return;
-    const level = entry.index <= this.replayedThroughIndex ? "debug" : "info";
+    const replayed = entry.index <= this.replayedThroughIndex;
+    if (applied.kind === "lease") return this.leases.applied(applied.command, applied.outcome, replayed);
+    if (applied.kind === "unreadable") {
+      return this.complain("unreadable entry", "raft entry this version cannot read; applied as nothing", { index: entry.index, problem: applied.error });
+    }
+    if (applied.kind !== "config") return;
+    const conf = applied.conf;
+    const level = replayed ? "debug" : "info";
     this.log[level]("raft membership applied", { index: entry.index, voters: conf.voters, learners: conf.learners });
     const members = new Set([...conf.voters, ...conf.learners]);
     for (const id of [...before.voters, ...before.learners]) {
@@ -620,6 +639,32 @@ export class RaftService implements RaftControl {
     if (this.complaints.size >= complaintsMax) this.complaints.clear();
     this.complaints.set(key, nowMs);
     this.log[level](message, fields);
+  }
+
+  // ------------------------------------------------------------ for the leases
+
+  leadership(): { isLeader: boolean; ready: boolean } {
+    const node = this.node;
+    if (this.phase.kind !== "running" || !node) return { isLeader: false, ready: false };
+    const status = node.basicStatus();
+    const isLeader = status.role === "leader";
+    return { isLeader, ready: isLeader && node.logTerm(this.machine.appliedIndex) === status.term };
+  }
+
+  propose(data: Uint8Array): { ok: true; index: number } | { ok: false; error: string } {
+    const node = this.node;
+    if (this.phase.kind !== "running" || !node) return { ok: false, error: `Raft is ${this.phase.kind} on this node` };
+    const result = this.guard(() => {
+      const proposed = node.propose([data]);
+      if (proposed.ok) this.drain();
+      return proposed;
+    });
+    if (!result) return { ok: false, error: "Raft stopped on this node while proposing" };
+    return result.ok ? { ok: true, index: result.firstIndex } : { ok: false, error: result.error };
+  }
+
+  appliedIndex(): number {
+    return this.machine.appliedIndex;
   }
 
   // ------------------------------------------------------------ operator views and actions

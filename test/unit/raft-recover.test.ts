@@ -21,7 +21,8 @@ import {
   persistReady,
   recoverAsSoleVoter,
 } from "../../src/raft/index.ts";
-import { PlaceholderMachine, entriesKeptAfterSnapshotMax, snapshotIfDue } from "../../src/node/raft-machine.ts";
+import { encodeLeaseCommand } from "../../src/lease/table.ts";
+import { ClusterMachine, entriesKeptAfterSnapshotMax, snapshotIfDue } from "../../src/node/raft-machine.ts";
 import { clusterIdPattern, randomClusterId, raftClusterPath, readClusterFile, writeClusterFile } from "../../src/node/raft-files.ts";
 
 const encoder = new TextEncoder();
@@ -95,20 +96,20 @@ describe("recoverAsSoleVoter", () => {
   });
 });
 
-describe("the placeholder machine and the snapshot policy", () => {
+describe("the cluster machine and the snapshot policy", () => {
   test("applies entries in order, follows the membership, counts commands", () => {
-    const machine = new PlaceholderMachine();
-    expect(machine.apply(entry(1, 1, "config", encodeConfState({ voters: ["a"], learners: [] })))).toEqual({ voters: ["a"], learners: [] });
-    expect(machine.apply(entry(2, 2, "noop", new Uint8Array(0)))).toBeUndefined();
-    machine.apply(entry(3, 2));
-    expect([machine.appliedIndex, machine.commands, machine.conf.voters]).toEqual([3, 1, ["a"]]);
+    const machine = new ClusterMachine();
+    expect(machine.apply(entry(1, 1, "config", encodeConfState({ voters: ["a"], learners: [] })))).toEqual({ kind: "config", conf: { voters: ["a"], learners: [] } });
+    expect(machine.apply(entry(2, 2, "noop", new Uint8Array(0)))).toEqual({ kind: "none" });
+    expect(machine.apply(entry(3, 2))).toEqual({ kind: "unreadable", error: "command is not JSON" });
+    expect([machine.appliedIndex, machine.commands, machine.unreadable, machine.conf.voters]).toEqual([3, 1, 1, ["a"]]);
     expect(() => machine.apply(entry(5, 2))).toThrow(AssertionError);
   });
 
   test("a snapshot every N applied entries, keeping a tail of the log, restorable", () => {
     const storage = new MemoryStorage();
     bootstrapStorage(storage, { voters: ["a"], learners: [] });
-    const machine = new PlaceholderMachine();
+    const machine = new ClusterMachine();
     const everyEntries = 40;
     const taken: number[] = [];
     storage.append(Array.from({ length: 99 }, (_, i) => entry(i + 2, 1)));
@@ -120,9 +121,23 @@ describe("the placeholder machine and the snapshot policy", () => {
     }
     expect(taken).toEqual([40, 80]);
     expect(storage.firstIndex()).toBe(80 - Math.min(entriesKeptAfterSnapshotMax, everyEntries / 2) + 1);
-    const restored = new PlaceholderMachine();
+    const restored = new ClusterMachine();
     restored.restore(storage.snapshot());
     expect([restored.appliedIndex, restored.commands, restored.conf.voters]).toEqual([80, 79, ["a"]]);
+  });
+
+  test("the lease table travels in the snapshot image", () => {
+    const machine = new ClusterMachine();
+    machine.apply(entry(1, 1, "config", encodeConfState({ voters: ["a"], learners: [] })));
+    const command = encodeLeaseCommand({ op: "acquire", lease: "lb_leader", holder: "a", ttlMs: 2000, expect: 0, nonce: "n.1" });
+    expect(machine.apply(entry(2, 1, "normal", command))).toMatchObject({ kind: "lease", outcome: { ok: true, state: { holder: "a", token: 2 } } });
+    const restored = new ClusterMachine();
+    expect(restored.restore({ meta: { index: 2, term: 1, conf: machine.conf }, data: machine.image() })).toBeUndefined();
+    expect(restored.leases.get("lb_leader")).toEqual(machine.leases.get("lb_leader"));
+    // An image without leases (an older agent's) restores an empty table; a malformed one says so.
+    expect(restored.restore({ meta: { index: 2, term: 1, conf: machine.conf }, data: encoder.encode('{"applied_index":2,"commands":0}') })).toBeUndefined();
+    expect(restored.leases.get("lb_leader").holder).toBe("");
+    expect(restored.restore({ meta: { index: 2, term: 1, conf: machine.conf }, data: encoder.encode('{"leases":{"lb_leader":{"holder":5}}}') })).toContain("malformed");
   });
 });
 

@@ -19,7 +19,6 @@ function pending(name: string, summary: string, kind: CommandKind, positionals?:
 }
 
 export const pendingCommands: Command[] = [
-  pending("leases", "Show the lb_leader and dns_writer leases: holder, token, time left.", "read"),
   pending("dns plan", "Show the DNS changes the dns_writer would make.", "read"),
   pending("cordon", "Stop sending traffic to a node and keep it from leading.", "action", "NODE"),
   pending("uncordon", "Undo cordon.", "action", "NODE"),
