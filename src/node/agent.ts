@@ -17,12 +17,14 @@ import { RaftService } from "./raft-service.ts";
 import { StateService } from "./state-service.ts";
 import { RoutingService } from "./routing-service.ts";
 import { DockerService } from "./docker-service.ts";
+import { EdgeBinder } from "./edge-binder.ts";
 import { dockerApi } from "../api/docker-api.ts";
 import { compressPayload } from "../gossip/codec.ts";
 import { SystemClock } from "../adapters/system-clock.ts";
 import { decodeMemberMeta } from "../state/member-meta.ts";
 import { decodeBase64 } from "../gossip/security.ts";
 import { providerApi } from "../api/provider.ts";
+import { lookupBridgeGateway, ProviderListeners } from "./provider-listeners.ts";
 import { commit, version } from "../version.ts";
 import { createHash } from "node:crypto";
 
@@ -40,6 +42,7 @@ export class Agent {
   private routing: RoutingService | undefined;
   private docker: DockerService | undefined;
   private raft: RaftService | undefined;
+  private edge: EdgeBinder | undefined;
   private auth: MutationAuth | undefined;
 
   constructor(
@@ -91,18 +94,33 @@ export class Agent {
     );
     this.docker = docker;
     docker.start();
+    const edge = new EdgeBinder(docker.client, config.docker, raft.leases, this.log.child({ component: "edge" }));
+    this.edge = edge;
+    edge.start();
     const control = controlApi({ ...this.controlSource(), routes: () => routing.routes() }).use(dockerApi(docker));
     const provider = providerApi(routing);
     this.listen("control API", control, config.apiPort);
-    this.listen("provider", provider, config.providerPort);
+    // Loopback and bindAddr now; the Docker bridge gateway when Docker names it (see provider-listeners.ts).
+    const providerListeners = new ProviderListeners(provider.fetch, {
+      port: config.providerPort,
+      bindAddr: config.bindAddr,
+      configured: config.providerBindAddrs,
+      lookupGateway: () => lookupBridgeGateway(config.docker.socketPath, config.docker.apiTimeoutMs),
+      log: this.log.child({ component: "provider" }),
+    });
+    providerListeners.start();
+    this.servers.push({ name: "provider", stop: () => providerListeners.stop() });
     this.log.info("agent ready", {
       control_api: `http://${hostForUrl(config.bindAddr)}:${config.apiPort}`,
-      provider: `http://${hostForUrl(config.bindAddr)}:${config.providerPort}/api/dynamic`,
+      provider: `http://${hostForUrl(providerListeners.addresses()[0]!)}:${config.providerPort}/api/dynamic`,
     });
   }
 
   async stop(): Promise<void> {
-    // Leases first: this node stops acting, and the next leader need not wait them out.
+    // The edge proxy keeps its ports while the agent is away (traffic still
+    // arrives here until DNS moves); then the leases are released, so this
+    // node stops acting and the next leader need not wait them out.
+    await this.edge?.stop();
     await this.raft?.leases.release();
     this.routing?.stop();
     await this.docker?.stop();
@@ -212,6 +230,7 @@ export class Agent {
     this.components.raft = this.raft?.summary() ?? "not started";
     this.components.leases = this.raft?.leases.summary() ?? "not started";
     this.components.docker = this.docker?.statusLine() ?? "stopped";
+    this.components.edge = this.edge?.summary() ?? "stopped";
     return {
       node: config.nodeName,
       version,

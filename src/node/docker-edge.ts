@@ -35,6 +35,8 @@ export interface EdgeRequest {
   stopTimeoutSeconds: number;
   /** Asked before every step that changes what runs; false stops (and rolls back) the swap. */
   mayAct: () => boolean | Promise<boolean>;
+  /** When set, a container without this label is treated as absent (agents sharing one engine). */
+  scope?: { key: string; value: string };
   log: Logger;
 }
 
@@ -54,7 +56,11 @@ export async function applyEdgeBindings(client: DockerClient, request: EdgeReque
   if (!inspected.ok) {
     return inspected.kind === "not-found" ? { kind: "not-found", detail: `no container named ${name}` } : { kind: "failed", step: "inspect", error: inspected.message, rolledBack: false };
   }
-  const root = inspected.value as { Id?: string; HostConfig?: { PortBindings?: unknown } };
+  const root = inspected.value as { Id?: string; HostConfig?: { PortBindings?: unknown }; Config?: { Labels?: Record<string, string> | null } };
+  const scope = request.scope;
+  if (scope && root.Config?.Labels?.[scope.key] !== scope.value) {
+    return { kind: "not-found", detail: `container ${name} lacks this agent's scope label ${scope.key}=${scope.value}` };
+  }
   const plan = planEdge(root.HostConfig?.PortBindings, request.wanted, request.bindings);
   if (plan.kind === "unchanged") return plan;
   const spec = recreateSpec(inspected.value, plan);
