@@ -166,7 +166,7 @@ dockerTest(
 
     const gain = edgeRequest(name, [binding], "published", []);
     const gained = await applyEdgeBindings(client, gain);
-    expect(gained.kind).toBe("recreated");
+    expect(gained).toMatchObject({ kind: "recreated" });
     expect(gain.asked).toBe(3);
     const after = await env!.docker.getContainer(name).inspect();
     expect(after.Id).not.toBe(original.id);
