@@ -93,6 +93,8 @@ export class LeaseManager {
   /** The leader applied an entry of its own term: its table is as new as the cluster's. */
   private ready = false;
   private releasing = false;
+  /** Until this reading the node hands its leases over with the leadership: it neither acts nor proposes. */
+  private handoverUntilMs = -Infinity;
   private readonly observedAt = new Map<LeaseName, number>();
   private readonly grants = new Map<LeaseName, Grant>();
   private readonly pending = new Map<string, Pending>();
@@ -161,7 +163,7 @@ export class LeaseManager {
   tick(nowMs: number): { proposals: Array<{ nonce: string; command: LeaseCommand }>; events: LeaseEvent[] } {
     this.prunePending(nowMs);
     const proposals: Array<{ nonce: string; command: LeaseCommand }> = [];
-    if (this.leader && this.ready && !this.releasing) {
+    if (this.leader && this.ready && !this.releasing && nowMs >= this.handoverUntilMs) {
       for (const lease of leaseNames) {
         const command = this.due(lease, nowMs);
         if (command) proposals.push({ nonce: this.propose(command, nowMs), command });
@@ -173,6 +175,20 @@ export class LeaseManager {
   /** Stop acting at once and return the releases to propose (graceful shutdown). */
   release(nowMs: number): { proposals: Array<{ nonce: string; command: LeaseCommand }>; events: LeaseEvent[] } {
     this.releasing = true;
+    return { proposals: this.releases(nowMs), events: this.events(nowMs) };
+  }
+
+  /**
+   * The leader is about to hand leadership to another node: stop acting and
+   * release, so the next leader takes the leases at once instead of waiting
+   * them out. If this node still leads after `forMs`, it takes them again.
+   */
+  handover(nowMs: number, forMs: number): { proposals: Array<{ nonce: string; command: LeaseCommand }>; events: LeaseEvent[] } {
+    this.handoverUntilMs = nowMs + forMs;
+    return { proposals: this.releases(nowMs), events: this.events(nowMs) };
+  }
+
+  private releases(nowMs: number): Array<{ nonce: string; command: LeaseCommand }> {
     const proposals: Array<{ nonce: string; command: LeaseCommand }> = [];
     for (const lease of leaseNames) {
       const state = this.table.get(lease);
@@ -181,7 +197,7 @@ export class LeaseManager {
       this.pending.set(command.nonce, { lease, op: "release", sentMs: nowMs, ttlMs: 0 });
       proposals.push({ nonce: command.nonce, command });
     }
-    return { proposals, events: this.events(nowMs) };
+    return proposals;
   }
 
   // ------------------------------------------------------------ queries
@@ -193,7 +209,7 @@ export class LeaseManager {
    */
   mayAct(lease: LeaseName, nowMs: number, token?: number): boolean {
     const grant = this.grants.get(lease);
-    if (!grant || !this.leader || this.releasing || nowMs >= grant.deadlineMs) return false;
+    if (!grant || !this.leader || this.releasing || nowMs < this.handoverUntilMs || nowMs >= grant.deadlineMs) return false;
     const state = this.table.get(lease);
     if (state.holder !== this.self || state.token !== grant.token) return false;
     return token === undefined || token === grant.token;
@@ -284,6 +300,7 @@ export class LeaseManager {
   private lossReason(lease: LeaseName, nowMs: number): string {
     const state = this.table.get(lease);
     if (this.releasing) return "released";
+    if (nowMs < this.handoverUntilMs) return "released for a leadership handover";
     if (!this.leader) return "no longer the Raft leader";
     if (state.holder !== this.self) return state.holder === "" ? "released" : `taken over by ${state.holder}`;
     const grant = this.grants.get(lease);

@@ -102,6 +102,14 @@ export class LeaseService {
     else this.log.warn("lease release not applied in time; the next holder waits the leases out", { waited_ms: releaseWaitMs });
   }
 
+  /** Raft is about to hand leadership over: release now so the next leader need not wait (see LeaseManager.handover). */
+  handover(): void {
+    const { proposals, events } = this.manager.handover(this.clock.monotonicMs(), this.config.ttlMs);
+    this.emit(events);
+    for (const { nonce, command } of proposals) this.propose(nonce, command);
+    if (proposals.length > 0) this.log.info("leases released for a leadership handover", { leases: proposals.map((p) => p.command.lease) });
+  }
+
   // ------------------------------------------------------------ for side effects
 
   /**
@@ -175,7 +183,7 @@ export class LeaseService {
       } else {
         this.counters.lost++;
         counts.lost++;
-        this.log[event.reason === "released" ? "info" : "warn"]("lease lost", { lease: event.lease, fence: event.token, reason: event.reason });
+        this.log[event.reason.startsWith("released") ? "info" : "warn"]("lease lost", { lease: event.lease, fence: event.token, reason: event.reason });
       }
       for (const listener of this.listeners) {
         try {

@@ -580,6 +580,8 @@ export class RaftService implements RaftControl, LeaseRaft {
       case "remove":
         return this.change({ type: "remove", node: action.id }, action.reason);
       case "transfer": {
+        // The leases go first, so the next leader takes them without waiting them out.
+        this.leases.handover();
         const result = this.node!.transferLeadership(action.to);
         if (!result.ok) return this.refused(`transfer ${action.to}`, "leadership transfer", action.to, result.error, action.reason);
         this.autopilot.noteTransfer(nowMs);

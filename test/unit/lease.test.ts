@@ -177,3 +177,19 @@ describe("the lease manager", () => {
     expect(manager.mayAct("lb_leader", 5000)).toBe(false);
   });
 });
+
+describe("handing leases over with the leadership", () => {
+  test("the leader releases, stops acting, and takes them back only if it still leads later", () => {
+    const { manager, apply } = node("a");
+    manager.setRole(true, true, 0);
+    for (const { command } of manager.tick(0).proposals) apply(command, 5);
+    const { proposals, events } = manager.handover(10, 2000);
+    expect(events.map((e) => e.reason)).toEqual(["released for a leadership handover", "released for a leadership handover"]);
+    expect(proposals.map((p) => p.command.op)).toEqual(["release", "release"]);
+    expect(manager.mayAct("lb_leader", 11)).toBe(false);
+    for (const { command } of proposals) apply(command, 20);
+    expect(manager.tick(1000).proposals).toEqual([]);
+    // The transfer did not happen: still the leader after the window, so it acquires again at once.
+    expect(manager.tick(2010).proposals.map((p) => p.command.op)).toEqual(["acquire", "acquire"]);
+  });
+});
