@@ -2,7 +2,9 @@
 // drifting clock, timers in its own time, a PRNG forked from the run's, the
 // network, and a disk whose unsynced writes are lost when the node crashes.
 // Crash stops the process at once (its timers never fire, its streams break);
-// restart builds a fresh process on the same disk.
+// restart builds a fresh process on the same disk. Pause stalls the process
+// (a GC pause, SIGSTOP): its clock runs on, but its timers and the datagrams
+// sent to it wait until it resumes, then all run at that instant.
 
 import type { Clock } from "../../src/lib/clock.ts";
 import { Prng } from "../../src/lib/prng.ts";
@@ -77,6 +79,9 @@ export class SimNode {
   readonly clock: DriftingClock;
   private readonly prng: Prng;
   restarts = 0;
+  /** Real time until which the process is stalled; events for it wait until then. */
+  private pausedUntilMs = -Infinity;
+  pauses = 0;
 
   constructor(
     private readonly sim: Simulation,
@@ -89,7 +94,7 @@ export class SimNode {
     this.prng = sim.prng.fork();
     network.attach(address, {
       up: () => this.process !== undefined,
-      receiveDatagram: (from, bytes) => this.process?.onDatagram(from, bytes),
+      receiveDatagram: (from, bytes) => this.whenRunning("datagram", () => this.process?.onDatagram(from, bytes)),
       acceptStream: (stream) => {
         if (this.process) this.process.onStream(stream);
         else stream.close("refused");
@@ -117,7 +122,7 @@ export class SimNode {
       setTimer: (delayMs, label, run) => {
         const event = this.sim.after(this.clock.realDelayOf(delayMs), `${this.address} timer ${label}`, () => {
           this.timers.delete(event);
-          if (alive()) run();
+          if (alive()) this.whenRunning(`timer ${label}`, () => alive() && run());
         });
         this.timers.add(event);
         return event;
@@ -145,10 +150,32 @@ export class SimNode {
     this.process = this.factory(context);
   }
 
+  get paused(): boolean {
+    return this.sim.nowMs < this.pausedUntilMs;
+  }
+
+  /** Stall the process for `durationMs` of real time (a crash or restart meanwhile ends the pause). */
+  pause(durationMs: number): void {
+    assert(this.process, `${this.address} is not running`);
+    this.pausedUntilMs = Math.max(this.pausedUntilMs, this.sim.nowMs + durationMs);
+    this.pauses++;
+    this.sim.trace.record(`pause ${this.address} until ${this.pausedUntilMs.toFixed(3)}`);
+  }
+
+  /** Run `work` now, or when the pause ends. */
+  private whenRunning(label: string, work: () => void): void {
+    if (!this.paused) return work();
+    const epoch = this.epoch;
+    this.sim.at(this.pausedUntilMs, `${this.address} resumed ${label}`, () => {
+      if (this.epoch === epoch) this.whenRunning(label, work);
+    });
+  }
+
   crash(): void {
     assert(this.process, `${this.address} is not running`);
     this.process = undefined;
     this.epoch++;
+    this.pausedUntilMs = -Infinity;
     for (const timer of this.timers) this.sim.cancel(timer);
     this.timers.clear();
     this.disk.loseUnsynced();

@@ -13,9 +13,10 @@
 
 import { Prng } from "../../../src/lib/prng.ts";
 import type { ConfChange } from "../../../src/raft/index.ts";
-import { SimNode } from "../cluster.ts";
+import { type NodeContext, SimNode } from "../cluster.ts";
 import { Simulation } from "../kernel.ts";
 import { type NetworkFaults, SimNetwork } from "../network.ts";
+import type { ChainMachine } from "./chain-machine.ts";
 import { RaftChecker } from "./checker.ts";
 import { RaftShell, type ShellKnobs } from "./shell.ts";
 
@@ -37,6 +38,8 @@ export interface RaftRunPlan {
   membershipChanges: boolean;
   /** Mean time between client proposals. */
   proposalIntervalMs: number;
+  /** Share of fault actions that pause a node (0 in the plain Raft runs). */
+  pauseShare: number;
 }
 
 /** The configuration one seed explores; a pure function of the seed. */
@@ -71,8 +74,28 @@ export function randomPlan(seed: number, overrides: Partial<RaftRunPlan> = {}): 
     crashBias: 0,
     membershipChanges: true,
     proposalIntervalMs: prng.intBetween(10, 80),
+    pauseShare: 0,
     ...overrides,
   };
+}
+
+/** Parts of a run that a test may replace; without them a run is exactly the default one. */
+export interface RaftRunOptions {
+  /** Builds a node's state machine, once per process lifetime (the chain machine by default). */
+  machine?: (address: string, context: NodeContext) => ChainMachine;
+  /** Replaces the built-in client, which proposes opaque payloads to the leader. */
+  client?: RaftRunClient;
+  /** Extra checks after every event, beside the Raft checker's. */
+  afterEvent?: () => void;
+  /** Called on the leader just before a random leadership transfer. */
+  beforeTransfer?: (address: string) => void;
+}
+
+export interface RaftRunClient {
+  /** The fault phase begins: start sending requests. */
+  start(run: RaftRun): void;
+  /** The faults end: send no new requests (those outstanding may still finish). */
+  stop(): void;
 }
 
 export const healedNetwork: NetworkFaults = { lossRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 10 };
@@ -87,7 +110,10 @@ export class RaftRun {
   private clientActive = false;
   private markerCount = 0;
 
-  constructor(readonly plan: RaftRunPlan) {
+  constructor(
+    readonly plan: RaftRunPlan,
+    private readonly options: RaftRunOptions = {},
+  ) {
     this.sim = new Simulation(plan.seed);
     this.network = new SimNetwork(this.sim, healedNetwork);
     this.checker = new RaftChecker(this.sim);
@@ -98,7 +124,7 @@ export class RaftRun {
     const observer = this.checker;
     this.nodes = this.addresses.map((address) => {
       const bootstrap = founders.includes(address) ? founding : undefined;
-      return new SimNode(this.sim, this.network, address, (context) => new RaftShell(context, plan.knobs, observer, bootstrap), {
+      return new SimNode(this.sim, this.network, address, (context) => new RaftShell(context, plan.knobs, observer, bootstrap, options.machine?.(address, context)), {
         offsetMs: this.sim.prng.int(100_000),
         driftPpm: this.sim.prng.intBetween(-plan.driftSpanPpm, plan.driftSpanPpm),
       });
@@ -137,6 +163,7 @@ export class RaftRun {
   run(durationMs: number): void {
     this.sim.runUntilCondition(() => {
       this.checker.afterEvent(this.upShells());
+      this.options.afterEvent?.();
       return false;
     }, durationMs);
   }
@@ -145,6 +172,7 @@ export class RaftRun {
   runUntil(condition: () => boolean, limitMs: number): number | undefined {
     return this.sim.runUntilCondition(() => {
       this.checker.afterEvent(this.upShells());
+      this.options.afterEvent?.();
       return condition();
     }, limitMs);
   }
@@ -164,8 +192,11 @@ export class RaftRun {
 
   /** The fault phase: random faults every faultIntervalMs on average, with clients proposing throughout. */
   faultPhase(): void {
-    this.clientActive = true;
-    this.scheduleClient();
+    if (this.options.client) this.options.client.start(this);
+    else {
+      this.clientActive = true;
+      this.scheduleClient();
+    }
     const end = this.sim.nowMs + this.plan.faultPhaseMs;
     while (this.sim.nowMs < end) {
       this.run(Math.min(end - this.sim.nowMs, 1 + this.sim.prng.int(2 * this.plan.faultIntervalMs)));
@@ -175,6 +206,7 @@ export class RaftRun {
 
   private injectFault(): void {
     const prng = this.sim.prng;
+    if (this.plan.pauseShare > 0 && prng.chance(this.plan.pauseShare)) return this.pauseOne();
     if (prng.chance(this.plan.crashBias)) {
       if (prng.chance(0.5)) this.crashOne();
       else this.restartOne();
@@ -221,6 +253,16 @@ export class RaftRun {
     if (up.length > 0) this.sim.prng.pick(up).crash();
   }
 
+  /** Stall a node, the leader half of the time, for a while up to longer than an election and a lease. */
+  private pauseOne(): void {
+    const up = this.nodes.filter((node) => node.up && !node.paused);
+    if (up.length === 0) return;
+    const leader = this.leader();
+    const leaderNode = leader ? up.find((node) => node.address === leader.address) : undefined;
+    const target = leaderNode && this.sim.prng.chance(0.5) ? leaderNode : this.sim.prng.pick(up);
+    target.pause(this.sim.prng.pick([50, 300, 1000, 3000, 8000]));
+  }
+
   private restartOne(): void {
     const down = this.nodes.filter((node) => !node.up);
     if (down.length > 0) this.sim.prng.pick(down).restart();
@@ -252,6 +294,7 @@ export class RaftRun {
     const others = leader.node.status().conf.voters.filter((voter) => voter !== leader.address);
     if (others.length === 0) return;
     const target = this.sim.prng.pick(others);
+    this.options.beforeTransfer?.(leader.address);
     const result = leader.act((node) => node.transferLeadership(target));
     this.sim.trace.record(`transfer ${leader.address} -> ${target}: ${result.ok ? "started" : result.error}`);
   }
@@ -259,6 +302,7 @@ export class RaftRun {
   /** End the faults: heal the network, make it reliable, restart every crashed node, stop the clients. */
   heal(): void {
     this.clientActive = false;
+    this.options.client?.stop();
     this.network.heal();
     this.network.faults = { ...healedNetwork };
     for (const node of this.nodes) if (!node.up) node.restart();

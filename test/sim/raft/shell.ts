@@ -61,7 +61,6 @@ const encoder = new TextEncoder();
 export class RaftShell implements SimProcess {
   readonly node: RawNode;
   readonly storage: SimDiskStorage;
-  readonly machine = new ChainMachine();
   decodeErrors = 0;
   private inFlight: Ready | undefined;
   private readonly pendingProposals = new Map<number, { term: number; payload: string }>();
@@ -71,6 +70,8 @@ export class RaftShell implements SimProcess {
     private readonly knobs: ShellKnobs,
     private readonly observer: ShellObserver,
     bootstrap: ConfState | undefined,
+    /** A fresh state machine for this process lifetime: the chain machine, or one built on it. */
+    readonly machine: ChainMachine = new ChainMachine(),
   ) {
     this.storage = SimDiskStorage.open(context.disk);
     if (bootstrap) bootstrapStorage(this.storage, bootstrap);
