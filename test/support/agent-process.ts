@@ -1,14 +1,15 @@
 // Real agent processes on loopback for tests and benchmarks: each agent gets
 // free ports, its own data directory and log file under one temporary
 // directory, and the shared API token; `start` spawns `src/main.ts agent`
-// with the local profile, `kill` sends a signal and waits for the exit, and
-// `close` kills what still runs and removes the directory (KEEP_TEST_LOGS=1
-// keeps it for a post-mortem).
+// with the local profile (or the one it is given), `kill` sends a signal and
+// waits for the exit, and `close` kills what still runs and removes the
+// directory (KEEP_TEST_LOGS=1 keeps it for a post-mortem).
 
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import type { ProfileName } from "../../src/config/schema.ts";
 import { freePorts } from "./ports.ts";
 
 export const mainScript = join(import.meta.dir, "..", "..", "src", "main.ts");
@@ -45,8 +46,8 @@ export class AgentProcesses {
   }
 
   /** Spawns the agent; `extra` flags follow the ones derived from the record. */
-  start(agent: AgentProcess, extra: string[] = [], env: Record<string, string> = {}): void {
-    const args = [process.execPath, mainScript, "agent", "--profile", "local", "--node-name", agent.name, "--priority", String(agent.priority),
+  start(agent: AgentProcess, extra: string[] = [], env: Record<string, string> = {}, profile: ProfileName = "local"): void {
+    const args = [process.execPath, mainScript, "agent", "--profile", profile, "--node-name", agent.name, "--priority", String(agent.priority),
       "--gossip-port", String(agent.gossip), "--raft-port", String(agent.raft), "--api-port", String(agent.apiPort),
       "--provider-port", String(agent.provider), "--data-dir", agent.dataDir, ...extra];
     const child = Bun.spawn(args, {
