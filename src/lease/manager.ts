@@ -188,6 +188,11 @@ export class LeaseManager {
     return { proposals: this.releases(nowMs), events: this.events(nowMs) };
   }
 
+  /** The handover did not start (Raft refused the transfer): take the leases again at the next tick. */
+  handoverAborted(): void {
+    this.handoverUntilMs = -Infinity;
+  }
+
   private releases(nowMs: number): Array<{ nonce: string; command: LeaseCommand }> {
     const proposals: Array<{ nonce: string; command: LeaseCommand }> = [];
     for (const lease of leaseNames) {
@@ -195,6 +200,8 @@ export class LeaseManager {
       if (state.holder !== this.self) continue;
       const command: LeaseCommand = { op: "release", lease, holder: this.self, token: state.token, nonce: this.nextNonce() };
       this.pending.set(command.nonce, { lease, op: "release", sentMs: nowMs, ttlMs: 0 });
+      // Taking it again (after an aborted handover) need not wait for the renewal interval.
+      this.lastProposal.delete(lease);
       proposals.push({ nonce: command.nonce, command });
     }
     return proposals;

@@ -110,6 +110,11 @@ export class LeaseService {
     if (proposals.length > 0) this.log.info("leases released for a leadership handover", { leases: proposals.map((p) => p.command.lease) });
   }
 
+  /** Raft refused the transfer after `handover`: this node keeps leading and takes the leases again. */
+  handoverAborted(): void {
+    this.manager.handoverAborted();
+  }
+
   // ------------------------------------------------------------ for side effects
 
   /**

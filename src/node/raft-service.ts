@@ -583,6 +583,7 @@ export class RaftService implements RaftControl, LeaseRaft {
         // The leases go first, so the next leader takes them without waiting them out.
         this.leases.handover();
         const result = this.node!.transferLeadership(action.to);
+        if (!result.ok) this.leases.handoverAborted();
         if (!result.ok) return this.refused(`transfer ${action.to}`, "leadership transfer", action.to, result.error, action.reason);
         this.autopilot.noteTransfer(nowMs);
         this.counters.autopilotActions++;

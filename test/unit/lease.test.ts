@@ -193,3 +193,12 @@ describe("handing leases over with the leadership", () => {
     expect(manager.tick(2010).proposals.map((p) => p.command.op)).toEqual(["acquire", "acquire"]);
   });
 });
+
+test("a handover that did not start gives the leases back at the next tick", () => {
+  const { manager, apply } = node("a");
+  manager.setRole(true, true, 0);
+  for (const { command } of manager.tick(0).proposals) apply(command, 5);
+  for (const { command } of manager.handover(10, 2000).proposals) apply(command, 20);
+  manager.handoverAborted();
+  expect(manager.tick(30).proposals.map((p) => p.command.op)).toEqual(["acquire", "acquire"]);
+});
