@@ -21,8 +21,10 @@ export type DockerResult<T> = { ok: true; value: T } | DockerFailure;
 
 export interface DockerClientCounters {
   calls: number;
+  /** Calls that failed; a lookup answered "no such object" is an answer, counted in notFound instead. */
   failures: number;
   timeouts: number;
+  notFound: number;
 }
 
 export interface ExecResult extends Demultiplexed {
@@ -58,7 +60,7 @@ export function classifyError(error: unknown, socketPath: string): DockerFailure
 }
 
 export class DockerClient {
-  readonly counters: DockerClientCounters = { calls: 0, failures: 0, timeouts: 0 };
+  readonly counters: DockerClientCounters = { calls: 0, failures: 0, timeouts: 0, notFound: 0 };
   private readonly docker: Docker;
 
   constructor(
@@ -99,7 +101,8 @@ export class DockerClient {
     );
     const result = await Promise.race([attempt, deadline]);
     clearTimeout(timer);
-    if (!result.ok) {
+    if (!result.ok && result.kind === "not-found") this.counters.notFound++;
+    else if (!result.ok) {
       this.counters.failures++;
       if (result.kind === "timeout") this.counters.timeouts++;
     }

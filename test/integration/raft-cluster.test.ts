@@ -11,6 +11,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { type AgentProcess as Agent, AgentProcesses, getJson, mainScript as main } from "../support/agent-process.ts";
 import { waitFor } from "../support/wait.ts";
 import type { RaftPeersView, RaftStatusView } from "../../src/api/raft-api.ts";
+import type { LeasesView } from "../../src/api/lease-api.ts";
 
 const agents = new AgentProcesses("constellation-raft-");
 afterAll(() => agents.close());
@@ -61,11 +62,20 @@ describe("raft in real agents", () => {
       expect(leader.leader).toBe("lone");
       const components = JSON.parse(cli(["status", "--json", "--api", lone.api]).out).components;
       expect(components.raft).toContain("leader");
+      // The leader holds both leases; the CLI shows them.
+      const leases = await waitFor("both leases held", async () => {
+        const view = await getJson<LeasesView>(lone, "/api/v1/leases");
+        return view.leases.every((lease) => lease.acting && lease.holder === "lone" && lease.token > 0) ? view : undefined;
+      }, 10_000);
+      expect(leases.leases.map((lease) => lease.lease)).toEqual(["lb_leader", "dns_writer"]);
+      expect(cli(["leases", "--api", lone.api]).out).toMatch(/lb_leader\s+lone\s+\d+\s+[\d.]+ s\s+yes/);
       child.kill("SIGTERM");
       expect(await child.exited).toBe(0);
       const lines = (await new Response(child.stdout).text()).trim().split("\n").map((line) => JSON.parse(line));
       const startedAt = Date.parse(lines.find((l) => l.msg === "starting agent").ts);
       const ledAt = Date.parse(lines.find((l) => l.msg === "raft role changed" && l.role === "leader").ts);
+      // A graceful stop releases the leases before Raft stops.
+      expect(lines.some((l) => l.msg === "leases released")).toBe(true);
       console.log(`embedded default: leader ${ledAt - startedAt} ms after "starting agent", ${Math.round(leaderAfterMs)} ms after spawn (incl. process start and polling)`);
     } finally {
       child.kill("SIGKILL");

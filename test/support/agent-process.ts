@@ -53,7 +53,7 @@ export class AgentProcesses {
     const child = Bun.spawn(args, {
       stdout: Bun.file(join(this.dir, `${agent.name}-${Date.now()}.log`)),
       stderr: "inherit",
-      env: { ...process.env, CONSTELLATION_API_TOKEN_FILE: this.tokenFile, ...env },
+      env: { ...agentEnvironment(), CONSTELLATION_API_TOKEN_FILE: this.tokenFile, ...env },
     });
     this.running.add(child);
     void child.exited.then(() => this.running.delete(child));
@@ -81,6 +81,16 @@ export class AgentProcesses {
     if (process.env.KEEP_TEST_LOGS) console.log(`agent logs and data kept in ${this.dir}`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * This process's environment without the tests' own CONSTELLATION_TEST_*
+ * settings, which an agent would refuse as unknown configuration keys.
+ */
+function agentEnvironment(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith("CONSTELLATION_TEST_")) delete env[key];
+  return env;
 }
 
 /** GET a JSON document from an agent's API with a short timeout. */

@@ -5,7 +5,9 @@
 // so several can share one engine. Also a unix-socket proxy in front of the
 // engine, which a test can take away and bring back (the socket vanishing)
 // without touching the real dockerd, and a socket that accepts connections
-// and never answers (a hung daemon).
+// and never answers (a hung daemon). The proxy also counts the HTTP requests
+// that pass through it, by method and path, which is what the engine sees of
+// a client whatever the client counts itself.
 
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { rmSync } from "node:fs";
@@ -80,8 +82,25 @@ export class Harness {
   }
 }
 
+/** Longest partial line kept between two chunks of one connection while looking for request lines. */
+const requestLineMax = 4096;
+// Request lines as clients of the Engine API send them; bodies are JSON or tar streams without such lines.
+const requestLinePattern = /^(GET|HEAD|POST|PUT|DELETE) (\/\S*) HTTP\/1\.[01]$/;
+
+/**
+ * "GET /containers/{id}/json" for "GET /v1.41/containers/3f2a.../json?size=0":
+ * no API version, no query, and the object named after /containers/, /exec/,
+ * /networks/ or /images/ replaced, so calls of one kind count together.
+ */
+export function requestKind(method: string, target: string): string {
+  const path = target.split("?")[0]!.replace(/^\/v\d+\.\d+(?=\/)/, "");
+  return `${method} ${path.replace(/^\/(containers|exec|networks|images)\/(?!json$|create$|prune$)[^/]+/, "/$1/{id}")}`;
+}
+
 /** A unix socket that forwards to the Docker engine, and can be taken away and brought back. */
 export class SocketProxy {
+  /** HTTP requests seen since start, by requestKind. */
+  readonly requests = new Map<string, number>();
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
@@ -102,11 +121,29 @@ export class SocketProxy {
       };
       client.on("error", close).on("close", close);
       upstream.on("error", close).on("close", close);
+      let partial = "";
+      client.on("data", (chunk: Buffer) => {
+        const lines = (partial + chunk.toString("latin1")).split("\r\n");
+        partial = lines.pop()!.slice(-requestLineMax);
+        for (const line of lines) {
+          const match = requestLinePattern.exec(line);
+          if (!match) continue;
+          const kind = requestKind(match[1]!, match[2]!);
+          this.requests.set(kind, (this.requests.get(kind) ?? 0) + 1);
+        }
+      });
       client.pipe(upstream);
       upstream.pipe(client);
     });
     await new Promise<void>((resolve, reject) => server.once("error", reject).listen(this.path, () => resolve()));
     this.server = server;
+  }
+
+  /** Requests seen since start, all kinds together. */
+  requestCount(): number {
+    let total = 0;
+    for (const count of this.requests.values()) total += count;
+    return total;
   }
 
   /** Closes every connection and removes the socket file: to a client, the engine is gone. */

@@ -25,11 +25,20 @@ const startScript = join(import.meta.dir, "start-dockerd.sh");
 
 export const runLabel = "constellation.test.run";
 export const pidLabel = "constellation.test.pid";
+/** Containers cleanup() removes at once. */
+const removalsAtOnceMax = 8;
 
-let readiness: Promise<{ image?: string; missing?: string }> | undefined;
+/** `built` is true when this process imported the image (a benchmark removes it again when done). */
+export interface DockerReadiness {
+  image?: string;
+  missing?: string;
+  built?: boolean;
+}
+
+let readiness: Promise<DockerReadiness> | undefined;
 
 /** The test image's tag once Docker is ready, or why Docker tests cannot run here. */
-export function dockerReady(): Promise<{ image?: string; missing?: string }> {
+export function dockerReady(): Promise<DockerReadiness> {
   readiness ??= prepare();
   return readiness;
 }
@@ -43,7 +52,7 @@ async function ping(docker: Docker): Promise<boolean> {
   }
 }
 
-async function prepare(): Promise<{ image?: string; missing?: string }> {
+async function prepare(): Promise<DockerReadiness> {
   const docker = new Docker({ socketPath: dockerSocket });
   if (!(await ping(docker))) {
     if (!inCi) return { missing: `no Docker engine answers on ${dockerSocket} (start one with test/support/start-dockerd.sh)` };
@@ -93,7 +102,7 @@ function staticBusybox(): string | { missing: string } {
   return found ?? { missing: "no static busybox for the test image (apt-get install busybox-static)" };
 }
 
-async function ensureImage(docker: Docker, busybox: string): Promise<{ image?: string; missing?: string }> {
+async function ensureImage(docker: Docker, busybox: string): Promise<DockerReadiness> {
   const hash = createHash("sha256").update(readFileSync(busybox)).digest("hex").slice(0, 12);
   const repo = "constellation-test/busybox";
   const image = `${repo}:${hash}`;
@@ -124,7 +133,7 @@ async function ensureImage(docker: Docker, busybox: string): Promise<{ image?: s
       stream.on("error", reject);
     });
     await docker.getImage(image).inspect();
-    return { image };
+    return { image, built: true };
   } catch (error) {
     return { missing: `could not build the test image: ${(error as Error).message}` };
   } finally {
@@ -161,8 +170,10 @@ export interface TestContainerSpec {
   labels?: Record<string, string>;
   networks?: string[];
   /** Shell test run by the healthcheck (CMD-SHELL), with short timings unless given. */
-  health?: { test: string; intervalMs?: number; retries?: number; startPeriodMs?: number };
+  health?: { test: string; intervalMs?: number; retries?: number; startPeriodMs?: number; timeoutMs?: number };
   exposedPorts?: string[];
+  /** Host paths mounted into the container, as `docker run -v` writes them ("/host/dir:/in/container"). */
+  binds?: string[];
   portBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
   restartPolicy?: "no" | "always" | "unless-stopped" | "on-failure";
   env?: string[];
@@ -203,6 +214,7 @@ export class DockerTestEnv {
         NetworkMode: networks[0] ?? "none",
         RestartPolicy: { Name: spec.restartPolicy ?? "no" },
         PortBindings: spec.portBindings,
+        Binds: spec.binds,
         Init: false,
       },
     };
@@ -210,7 +222,7 @@ export class DockerTestEnv {
       body.Healthcheck = {
         Test: ["CMD-SHELL", spec.health.test],
         Interval: (spec.health.intervalMs ?? 100) * 1_000_000,
-        Timeout: 2_000_000_000,
+        Timeout: (spec.health.timeoutMs ?? 2000) * 1_000_000,
         Retries: spec.health.retries ?? 1,
         StartPeriod: (spec.health.startPeriodMs ?? 0) * 1_000_000,
       };
@@ -261,7 +273,12 @@ export class DockerTestEnv {
   async cleanup(): Promise<void> {
     const filters = JSON.stringify({ label: [`${runLabel}=${this.runId}`] });
     const containers = await this.docker.listContainers({ all: true, filters }).catch(() => []);
-    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    // A few at a time: dockerd 20.10 on a loaded machine, asked to remove about fifty containers at once,
+    // once kept a stale endpoint on their network, which then could not be removed until it restarted.
+    for (let i = 0; i < containers.length; i += removalsAtOnceMax) {
+      const batch = containers.slice(i, i + removalsAtOnceMax);
+      await Promise.all(batch.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    }
     const networks = await this.docker.listNetworks({ filters }).catch(() => []);
     for (const network of networks) await this.docker.getNetwork(network.Id).remove().catch(() => {});
   }
