@@ -1,6 +1,7 @@
 // The Traefik provider's cost: how long a document takes to generate from a
-// cluster view and how big it is, for 100 services on 3 nodes and 1000 on 10
-// (one instance per service, and one on every node); then requests per second
+// cluster view and how big it is (plain and gzip), for 100 services on 3
+// nodes and 1000 on 3 and on 10 (one instance per service, and several);
+// then requests per second
 // of GET /api/dynamic on loopback under load from a separate process, with
 // and without ETag revalidation (what Traefik's poll costs when nothing
 // changed). Prints tables; asserts nothing.
@@ -15,7 +16,7 @@ import { gzipSync } from "node:zlib";
 import { generateRouting } from "../src/routing/generate.ts";
 import { routingOptionsFromConfig } from "../src/routing/options.ts";
 import { planRouting, RoutingCache } from "../src/routing/plan.ts";
-import { traefikDocument } from "../src/routing/traefik.ts";
+import { traefikJson } from "../src/routing/traefik.ts";
 import { checkTraefikDocument } from "../src/routing/traefik-schema.ts";
 import { providerApi } from "../src/api/provider.ts";
 import { RoutingService } from "../src/node/routing-service.ts";
@@ -99,7 +100,7 @@ function measureGeneration(scenario: Scenario) {
   const view = syntheticView(scenario.services, scenario.nodes, scenario.replicas);
   const routing = options("node-1");
   const first = generateRouting(view, routing);
-  const errors = checkTraefikDocument(JSON.parse(first.json));
+  const errors = checkTraefikDocument(first.document);
   if (errors.length > 0) throw new Error(`invalid document: ${errors.join("; ")}`);
   const runs = scenario.services >= 1000 ? 40 : 300;
   const warmup = 10;
@@ -107,23 +108,32 @@ function measureGeneration(scenario: Scenario) {
   const coldMs: number[] = [];
   for (let run = 0; run < Math.min(runs, 40) + warmup; run++) {
     const start = performance.now();
-    traefikDocument(planRouting(view, routing));
+    traefikJson(planRouting(view, routing));
     if (run >= warmup) coldMs.push(performance.now() - start);
   }
-  // Warm: labels already parsed, as after a health flip.
-  const cache = new RoutingCache(routing.meshEntryPoint, routing.traefikMinorVersion);
-  const generateMs: number[] = [];
-  const serialiseMs: number[] = [];
+  // Warm: a rebuild after a health flip. Each run flips one instance (a new
+  // record, as the state hands out), so its strings and its service's
+  // entries are made again and the rest is taken from the run before.
+  const cache = new RoutingCache(routing);
+  const keys = Object.keys(view.service_health);
+  const planMs: number[] = [];
+  const writeMs: number[] = [];
+  const totalMs: number[] = [];
   let cpuBefore = 0;
   for (let run = 0; run < runs + warmup; run++) {
     if (run === warmup) cpuBefore = cpuMs();
+    const key = keys[(run * 7919) % keys.length]!;
+    const flipped = view.service_health[key]!;
+    view.service_health[key] = { ...flipped, status: flipped.status === "healthy" ? "unhealthy" : "healthy" };
     const start = performance.now();
-    const document = traefikDocument(planRouting(view, routing, cache));
-    const generated = performance.now();
-    JSON.stringify(document);
+    const plan = planRouting(view, routing, cache);
+    const planned = performance.now();
+    traefikJson(plan, cache);
+    const written = performance.now();
     if (run >= warmup) {
-      generateMs.push(generated - start);
-      serialiseMs.push(performance.now() - generated);
+      planMs.push(planned - start);
+      writeMs.push(written - planned);
+      totalMs.push(written - start);
     }
   }
   const cpuPerRunMs = (cpuMs() - cpuBefore) / runs;
@@ -132,8 +142,9 @@ function measureGeneration(scenario: Scenario) {
     instances: Object.keys(view.service_health).length,
     routers,
     coldMs: median(coldMs),
-    generateMs: median(generateMs),
-    serialiseMs: median(serialiseMs),
+    planMs: median(planMs),
+    writeMs: median(writeMs),
+    totalMs: median(totalMs),
     cpuPerRunMs,
     bytes: Buffer.byteLength(first.json),
     gzipBytes: gzipSync(first.json).byteLength,
@@ -190,20 +201,24 @@ async function main(): Promise<void> {
   const scenarios: Scenario[] = [
     { label: "100 services, 3 nodes, 1 instance each", services: 100, nodes: 3, replicas: 1, targetMs: 1, targetBytes: 50 * 1024 },
     { label: "100 services, 3 nodes, on every node", services: 100, nodes: 3, replicas: 3, targetMs: 1, targetBytes: 50 * 1024 },
+    { label: "1000 services, 3 nodes, 1 instance each", services: 1000, nodes: 3, replicas: 1, targetMs: 10, targetBytes: undefined },
+    { label: "1000 services, 3 nodes, on every node", services: 1000, nodes: 3, replicas: 3, targetMs: 10, targetBytes: undefined },
     { label: "1000 services, 10 nodes, 1 instance each", services: 1000, nodes: 10, replicas: 1, targetMs: 10, targetBytes: undefined },
     { label: "1000 services, 10 nodes, on 3 nodes each", services: 1000, nodes: 10, replicas: 3, targetMs: 10, targetBytes: undefined },
   ];
-  console.log("Routing generation: plan + document (generate), then JSON.stringify (json). Medians; warm runs reuse parsed");
-  console.log("labels, as a rebuild after a health flip does; cold runs parse every label. cpu ms/run: process CPU time per");
-  console.log(`warm run, all threads (the garbage collector's too). This machine: ${navigator.hardwareConcurrency} cores, shared with other work.\n`);
+  console.log("Routing generation: plan, then the JSON text written from it (write); total = plan + write, the bytes served.");
+  console.log("Medians; a warm run rebuilds after one instance's health flipped, reusing what the run before made (parsed");
+  console.log("labels, names, unchanged entries), as the provider does; a cold run starts from nothing and parses every label.");
+  console.log("cpu ms/run: process CPU time per warm run, all threads (the garbage collector's too). Response: the plain");
+  console.log(`body; gzip: what a client that asks for it (Traefik does) receives. This machine: ${navigator.hardwareConcurrency} cores, shared with other work.\n`);
   const rows = scenarios.map((scenario) => {
     const r = measureGeneration(scenario);
-    const timeVerdict = r.generateMs + r.serialiseMs < scenario.targetMs ? "met" : "MISSED";
-    const sizeVerdict = scenario.targetBytes === undefined ? "" : `; < ${kb(scenario.targetBytes)}: ${r.bytes < scenario.targetBytes ? "met" : "MISSED"}`;
-    return [scenario.label, String(r.instances), String(r.routers), ms(r.coldMs), ms(r.generateMs), ms(r.serialiseMs), ms(r.cpuPerRunMs), kb(r.bytes), kb(r.gzipBytes),
-      `< ${scenario.targetMs} ms: ${timeVerdict}${sizeVerdict}`];
+    const timeVerdict = r.totalMs < scenario.targetMs ? "met" : "MISSED";
+    const sizeVerdict = scenario.targetBytes === undefined ? "" : `; response < ${kb(scenario.targetBytes)}: ${r.bytes < scenario.targetBytes ? "met" : "MISSED"}`;
+    return [scenario.label, String(r.instances), String(r.routers), ms(r.coldMs), ms(r.planMs), ms(r.writeMs), ms(r.totalMs), ms(r.cpuPerRunMs), kb(r.bytes), kb(r.gzipBytes),
+      `warm < ${scenario.targetMs} ms: ${timeVerdict}${sizeVerdict}`];
   });
-  console.log(table(["scenario", "instances", "routers", "cold ms", "generate ms", "json ms", "cpu ms/run", "response", "gzip", "target (warm generate + json)"], rows));
+  console.log(table(["scenario", "instances", "routers", "cold ms", "plan ms", "write ms", "total ms", "cpu ms/run", "response", "gzip", "target"], rows));
 
   console.log(`\nGET /api/dynamic on 127.0.0.1, load from a separate process: ${connections} concurrent fetches, at most ${requestsMax} requests or ${seconds} s.\n`);
   const serving = [...(await measureServing(100, 3)), ...(await measureServing(1000, 10))];

@@ -110,6 +110,7 @@ function defaults(profile: ProfileName, input: LoadInput): Config {
     raftPort: 8300,
     apiPort: 8080,
     providerPort: 8081,
+    providerBindAddrs: [],
     join: [],
     dataDir: input.isRoot ? "/opt/constellation/data" : `${input.homeDir}/.local/share/constellation`,
     domain: "localhost",

@@ -346,6 +346,24 @@ export const Config = Type.Object(
     raftPort: Port("Raft port (TCP).", 8300),
     apiPort: Port("Control API port (HTTP).", 8080),
     providerPort: Port("Traefik HTTP provider port.", 8081),
+    providerBindAddrs: Type.Array(
+      Type.String({
+        minLength: 2,
+        maxLength: 45,
+        // IPv4 dotted quad, or IPv6 text; checked exactly when the provider starts.
+        pattern: "^([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$",
+      }),
+      {
+        maxItems: 8,
+        description:
+          "Addresses the Traefik provider listens on, each on providerPort. Empty: loopback (bindAddr when it is a " +
+          "loopback address, else 127.0.0.1), bindAddr, and the Docker bridge gateway (the IPAM gateway of Docker's " +
+          "network `bridge`, e.g. 172.17.0.1, asked from docker.socketPath and looked up again every 30 s, so an engine " +
+          "started later is picked up), so that Traefik on the host network polls 127.0.0.1 and a Traefik container on " +
+          "the default bridge polls the gateway; a bindAddr of 0.0.0.0 or :: alone covers every address. A non-empty " +
+          "list is used as given, without the gateway. Default empty.",
+      },
+    ),
     join: Type.Array(Type.String({ minLength: 1, maxLength: 262 }), {
       maxItems: 64,
       description: "Seed members to join, as host:port (port defaults to gossipPort). Default none.",

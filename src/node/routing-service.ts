@@ -76,7 +76,7 @@ export class RoutingService implements RoutingSource {
     this.options = routingOptionsFromConfig(config, serviceOptions.mesh);
     const problems = routingOptionsProblems(this.options);
     if (problems.length > 0) throw new Error(`routing cannot start: ${problems.join("; ")}`);
-    this.cache = new RoutingCache(this.options.meshEntryPoint, this.options.traefikMinorVersion);
+    this.cache = new RoutingCache(this.options);
     this.clock = serviceOptions.clock ?? new SystemClock();
     this.startedAtMs = this.clock.monotonicMs();
     this.serveAfterMs = serviceOptions.unsynchronisedServeAfterMs ?? (config.gossip ? 2 * config.gossip.pushPullIntervalMs : 60_000);
@@ -155,7 +155,10 @@ function snapshotOf(result: RoutingResult): ProviderSnapshot & { document: Traef
   const hash = createHash("sha256").update(bytes).digest("base64url").slice(0, 27);
   let gzipped: Uint8Array | undefined;
   return {
-    document: result.document,
+    // Decoded only when a section endpoint asks for it.
+    get document() {
+      return result.document;
+    },
     json: result.json,
     etag: `"${hash}"`,
     // Compressed on first use: Traefik's Go client asks for gzip, curl does not.

@@ -9,6 +9,9 @@
 // mesh entry point (see options.ts); a UDP instance elsewhere at the port its
 // container publishes on its node (UDP has no host name that a mesh router
 // could route by, so a hop through the other Traefik could loop).
+//
+// Plans made with one RoutingCache share the objects of services that did
+// not change, so a plan is read, never changed, by whoever receives it.
 
 import { assertNever } from "../lib/assert.ts";
 import { isIP, isIPv6 } from "../lib/ip.ts";
@@ -43,6 +46,8 @@ export interface PlannedProtocol<S> {
 
 export interface PlannedService {
   name: string;
+  /** Host and object names; the same object across plans made with one cache. */
+  strings: ServiceStrings;
   http: PlannedProtocol<HttpSettings> | undefined;
   tcp: PlannedProtocol<TcpSettings> | undefined;
   udp: PlannedProtocol<UdpSettings> | undefined;
@@ -81,6 +86,7 @@ export const objectNames = {
 } as const;
 
 const serviceNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const nodeNamePattern = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const hostLengthMax = 253;
 const endpointPattern = /^([a-z][a-z0-9+.-]{0,15}):\/\/(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})):([0-9]{1,5})(?:\/[^\s]*)?$/;
 
@@ -97,20 +103,106 @@ interface ParsedEndpoint {
   problems: string[];
 }
 
+/** Strings made from one instance's record: they do not change while the record does not. */
+interface InstanceStrings {
+  /** The node's host label the direct routes were named with. */
+  label: string | undefined;
+  direct: { http?: { name: string; host: string }; tcp?: { name: string; host: string } };
+  /** Targets on this node, by protocol. */
+  local: { http?: string; tcp?: string; udp?: string };
+}
+
+/** Services whose strings are kept; past this the map starts again empty. */
+export const cachedServicesMax = 16_384;
+/** Nodes whose mesh targets are kept; past this the map starts again empty. */
+export const cachedNodesMax = 4_096;
+
 /**
- * Parsed labels and endpoints, kept by object: the state hands out the same
- * label and endpoint objects until an instance's spec changes, so a rebuild
- * after a health flip parses nothing again. Outputs do not depend on it.
+ * What a rebuild can take from the one before, kept by object: the state
+ * hands out the same label, endpoint, instance and node objects until they
+ * change, so a rebuild after a health flip parses nothing again, keeps the
+ * plan of every service none of whose records changed (keptPlan), and makes
+ * the strings of the changed instance only (strings made once are also
+ * cheap to write out again; see traefik.ts). Outputs do not depend on it.
+ * Valid for one set of options (`fits`); maps keyed by name are bounded, the
+ * rest are weak.
  */
 export class RoutingCache {
   readonly labels = new WeakMap<object, ParsedInstance>();
   readonly endpoints = new WeakMap<object, ParsedEndpoint>();
-  constructor(readonly meshEntryPoint: string, readonly traefikMinorVersion: number) {}
+  readonly instances = new WeakMap<ServiceHealth, InstanceStrings>();
+  /** Per service name: its host and object names, and what the writer keeps (traefik.ts). */
+  readonly services = new Map<string, ServiceStrings>();
+  /** Per parsed HTTP settings object: what the writer keeps (traefik.ts). */
+  readonly httpSettings = new WeakMap<HttpSettings, unknown>();
+  /** Per direct-route object handed out in plans: what the writer keeps (traefik.ts). */
+  readonly directRoutes = new WeakMap<object, unknown>();
+  /** Per planned service object: the entries the writer added for it (traefik.ts). */
+  readonly serviceEntries = new WeakMap<object, { slots: number[]; names: string[]; entries: string[] }>();
+  /** Per node name: the targets of its mesh entry point, with the address they were made from. */
+  readonly meshTargets = new Map<string, { meshAddress: string; http: string; tcp: string }>();
+  /** Per map of the document ("http/routers", ...): its names and their sorted order (traefik.ts); six at most. */
+  readonly mapOrders = new Map<string, { names: string[]; order: number[] }>();
+  /** The document's opening and middlewares, as written (traefik.ts). */
+  documentHead: string | undefined;
+  /** Per service name: its plan as last made, when it can be kept (see keptPlan); only the last plan's services. */
+  plans = new Map<string, KeptPlan>();
+  /** The last document written and the pieces it was joined from (traefik.ts). */
+  lastDocument: { pieces: string[]; json: string } | undefined;
+  readonly meshEntryPoint: string;
+  readonly traefikMinorVersion: number;
+  private readonly optionsKey: string;
+
+  constructor(options: RoutingOptions) {
+    this.meshEntryPoint = options.meshEntryPoint;
+    this.traefikMinorVersion = options.traefikMinorVersion;
+    this.optionsKey = JSON.stringify(options);
+  }
+
+  fits(options: RoutingOptions): boolean {
+    return JSON.stringify(options) === this.optionsKey;
+  }
+
+  serviceStrings(name: string, domain: string): ServiceStrings {
+    let strings = this.services.get(name);
+    if (strings === undefined) {
+      if (this.services.size >= cachedServicesMax) this.services.clear();
+      strings = {
+        host: `${name}.${domain}`,
+        httpFailover: objectNames.httpFailover(name),
+        httpMesh: objectNames.httpMesh(name),
+        tcpFailover: objectNames.tcpFailover(name),
+        tcpMesh: objectNames.tcpMesh(name),
+        udp: objectNames.udp(name),
+        written: undefined,
+      };
+      this.services.set(name, strings);
+    }
+    return strings;
+  }
+}
+
+/** A service's host and object names, made once per name (see objectNames). */
+export interface ServiceStrings {
+  /** `<svc>.<domain>` */
+  host: string;
+  httpFailover: string;
+  httpMesh: string;
+  tcpFailover: string;
+  tcpMesh: string;
+  udp: string;
+  /** Kept by the writer (traefik.ts) with the settings it was written from. */
+  written: unknown;
 }
 
 class ProblemLog {
   readonly list: RoutingProblem[] = [];
   dropped = 0;
+  /** Problems added so far, listed or dropped. */
+  get count(): number {
+    return this.list.length + this.dropped;
+  }
+
   add(problem: RoutingProblem): void {
     if (this.list.length < problemsMax) this.list.push(problem);
     else this.dropped++;
@@ -128,21 +220,37 @@ interface PlanContext {
   meshAddresses: Map<string, string | undefined>;
   /** Direct names taken so far: "a-b" on "c" and "a" on "b-c" both make "a-b-c-direct". */
   directNames: Record<ProtocolName, Set<string>>;
+  /** What the service being planned looked at, so that its plan can be kept (see keptPlan). */
+  recording: { meshNodes: NodeMetadata[]; meshProblems: number };
 }
 
 type ProtocolName = "http" | "tcp" | "udp";
 
+/**
+ * One service's plan as last made and everything it was made from: its
+ * instance records (sorted by node), their nodes' metadata records and host
+ * labels, and the remote nodes whose mesh address it looked at. A service
+ * whose planning reported a problem of its own is not kept.
+ */
+export interface KeptPlan {
+  instances: ServiceHealth[];
+  nodes: (NodeMetadata | undefined)[];
+  labels: (string | undefined)[];
+  meshNodes: NodeMetadata[];
+  planned: PlannedService;
+}
+
 export function planRouting(view: ClusterView, options: RoutingOptions, cache?: RoutingCache): RoutingPlan {
-  const usable = cache && cache.meshEntryPoint === options.meshEntryPoint && cache.traefikMinorVersion === options.traefikMinorVersion;
   const problems = new ProblemLog();
   const context: PlanContext = {
     options,
     view,
-    cache: usable ? cache : new RoutingCache(options.meshEntryPoint, options.traefikMinorVersion),
+    cache: cache?.fits(options) ? cache : new RoutingCache(options),
     problems,
     nodeLabels: nodeHostLabels(view, options, problems),
     meshAddresses: new Map(),
     directNames: { http: new Set(), tcp: new Set(), udp: new Set() },
+    recording: { meshNodes: [], meshProblems: 0 },
   };
   const byService = new Map<string, ServiceHealth[]>();
   for (const key in view.service_health) {
@@ -152,19 +260,80 @@ export function planRouting(view: ClusterView, options: RoutingOptions, cache?: 
     else byService.set(instance.service_name, [instance]);
   }
   const services: PlannedService[] = [];
+  const kept = context.cache.plans;
+  // Only this plan's services are kept for the next, so the map holds no service that left.
+  const keptNext = new Map<string, KeptPlan>();
   for (const name of [...byService.keys()].sort()) {
-    const planned = planService(name, byService.get(name)!, context);
+    const instances = byService.get(name)!;
+    sortByNode(instances);
+    let planned = keptPlan(kept.get(name), instances, context);
+    if (planned === undefined) {
+      context.recording = { meshNodes: [], meshProblems: 0 };
+      const problemsBefore = problems.count;
+      planned = planService(name, instances, context);
+      const ownProblems = problems.count - problemsBefore - context.recording.meshProblems;
+      if (planned && ownProblems === 0) {
+        keptNext.set(name, {
+          instances,
+          nodes: instances.map((instance) => view.nodes[instance.node_name]),
+          labels: instances.map((instance) => context.nodeLabels.get(instance.node_name)),
+          meshNodes: context.recording.meshNodes,
+          planned,
+        });
+      }
+    } else {
+      keptNext.set(name, kept.get(name)!);
+    }
     if (planned) services.push(planned);
   }
+  context.cache.plans = keptNext;
   return { options, services, problems: problems.list, problemsDropped: problems.dropped };
 }
 
-/** Host labels of live nodes; two names that differ only in case cannot both have direct hosts. */
+/**
+ * The kept plan of a service, when everything it was made from is the same
+ * records as now and its direct names are still free; it then takes its
+ * names and looks at the mesh addresses it looked at before (a bad one is
+ * reported once per plan, by whichever service meets it first), so the
+ * plan and its problems come out exactly as if it were made again.
+ */
+function keptPlan(kept: KeptPlan | undefined, instances: ServiceHealth[], context: PlanContext): PlannedService | undefined {
+  if (kept === undefined || kept.instances.length !== instances.length) return undefined;
+  for (let index = 0; index < instances.length; index++) {
+    const instance = instances[index]!;
+    if (kept.instances[index] !== instance) return undefined;
+    if (kept.nodes[index] !== context.view.nodes[instance.node_name]) return undefined;
+    if (kept.labels[index] !== context.nodeLabels.get(instance.node_name)) return undefined;
+  }
+  const { planned } = kept;
+  for (const protocol of ["http", "tcp"] as const) {
+    for (const backend of planned[protocol]?.backends ?? []) {
+      if (backend.direct && context.directNames[protocol].has(backend.direct.name)) return undefined;
+    }
+  }
+  for (const protocol of ["http", "tcp"] as const) {
+    for (const backend of planned[protocol]?.backends ?? []) {
+      if (backend.direct) context.directNames[protocol].add(backend.direct.name);
+    }
+  }
+  for (const node of kept.meshNodes) meshAddressOf(node, context);
+  return planned;
+}
+
+/**
+ * Host labels of live nodes; two names that differ only in case cannot both
+ * have direct hosts, and a name that is not a DNS label has none (it would
+ * make an invalid router name and host).
+ */
 function nodeHostLabels(view: ClusterView, options: RoutingOptions, problems: ProblemLog): Map<string, string> {
   const labels = new Map<string, string>();
   const owners = new Map<string, string>();
   const names = new Set([...Object.keys(view.nodes), options.nodeName]);
   for (const name of [...names].sort()) {
+    if (!nodeNamePattern.test(name)) {
+      problems.add({ node: name, message: `node name ${show(name)} is not a DNS label; it gets no direct routes` });
+      continue;
+    }
     const label = name.toLowerCase();
     const owner = owners.get(label);
     if (owner !== undefined) {
@@ -203,12 +372,32 @@ interface RoutedInstance {
   endpoint: ParsedEndpoint["endpoint"];
 }
 
-function byNode(a: ServiceHealth, b: ServiceHealth): number {
-  return a.node_name < b.node_name ? -1 : a.node_name > b.node_name ? 1 : 0;
+/** Instances of one service sorted by insertion; more go to the engine's sort. */
+const insertionSortMax = 16;
+
+/**
+ * Sorts one service's instances by node name in place. A service has a few
+ * instances (one per node at most), and for a few the engine's sort costs
+ * more per call than the comparisons do.
+ */
+function sortByNode(instances: ServiceHealth[]): void {
+  if (instances.length > insertionSortMax) {
+    instances.sort((a, b) => (a.node_name < b.node_name ? -1 : a.node_name > b.node_name ? 1 : 0));
+    return;
+  }
+  for (let index = 1; index < instances.length; index++) {
+    const instance = instances[index]!;
+    let position = index - 1;
+    while (position >= 0 && instances[position]!.node_name > instance.node_name) {
+      instances[position + 1] = instances[position]!;
+      position--;
+    }
+    instances[position + 1] = instance;
+  }
 }
 
+/** `instances` sorted by node name. */
 function planService(name: string, instances: ServiceHealth[], context: PlanContext): PlannedService | undefined {
-  if (instances.length > 1) instances.sort(byNode);
   const routed: RoutedInstance[] = [];
   for (const health of instances) {
     const parsed = parsedInstance(health, context.cache);
@@ -234,9 +423,10 @@ function planService(name: string, instances: ServiceHealth[], context: PlanCont
   const { http, tcp, udp } = first.parsed.settings;
   return {
     name,
-    http: http && { settings: http, backends: routed.map((instance) => planBackend("http", instance, context)) },
-    tcp: tcp && { settings: tcp, backends: routed.map((instance) => planBackend("tcp", instance, context)) },
-    udp: udp && { settings: udp, backends: routed.map((instance) => planBackend("udp", instance, context)) },
+    strings: context.cache.serviceStrings(name, context.options.domain),
+    http: http && { settings: http, backends: routed.map((instance) => planBackend("http", instance, first.parsed.settings, context)) },
+    tcp: tcp && { settings: tcp, backends: routed.map((instance) => planBackend("tcp", instance, first.parsed.settings, context)) },
+    udp: udp && { settings: udp, backends: routed.map((instance) => planBackend("udp", instance, first.parsed.settings, context)) },
   };
 }
 
@@ -250,20 +440,27 @@ function reportDisagreement(name: string, routed: RoutedInstance[], context: Pla
   }
 }
 
-function planBackend(protocol: ProtocolName, instance: RoutedInstance, context: PlanContext): PlannedBackend {
+/** `serviceSettings`: the settings the service follows, those of its first routed instance. */
+function planBackend(protocol: ProtocolName, instance: RoutedInstance, serviceSettings: InstanceSettings, context: PlanContext): PlannedBackend {
   const { health, endpoint } = instance;
   const settings = instance.parsed.settings;
   const local = health.node_name === context.options.nodeName;
   const node: NodeMetadata | undefined = context.view.nodes[health.node_name];
+  const strings = instanceStrings(health, context);
   let target: string | undefined;
   let unreachable: Exclusion | undefined = endpoint === undefined ? "no-address" : undefined;
-  if (local) {
-    if (endpoint) target = localTarget(protocol, settings, endpoint);
-  } else {
+  if (local && endpoint) {
+    // An instance whose labels route another protocol than the service does
+    // (reported as a disagreement) is reached with the service's port and
+    // scheme; that target depends on another record, so it is not kept.
+    if (settings[protocol] !== undefined) target = strings.local[protocol] ??= localTarget(protocol, settings, endpoint);
+    else target = localTarget(protocol, serviceSettings, endpoint);
+  } else if (!local) {
+    if (node) context.recording.meshNodes.push(node);
     const meshAddress = node && meshAddressOf(node, context);
     if (meshAddress === undefined) unreachable ??= "no-mesh-address";
-    else if (protocol === "http") target = `http://${hostPort(meshAddress, context.options.meshPort)}`;
-    else if (protocol === "tcp") target = hostPort(meshAddress, context.options.meshPort);
+    else if (protocol === "http") target = meshTargetsOf(node!.name, meshAddress, context).http;
+    else if (protocol === "tcp") target = meshTargetsOf(node!.name, meshAddress, context).tcp;
     else if (settings.udp?.hostPort !== undefined) target = hostPort(meshAddress, settings.udp.hostPort);
     else unreachable ??= "no-host-port";
   }
@@ -273,8 +470,32 @@ function planBackend(protocol: ProtocolName, instance: RoutedInstance, context: 
     via: local ? "local" : protocol === "udp" ? "host-port" : "mesh",
     target,
     exclusion: exclusionOf(local, node, health.status, unreachable),
-    direct: directRoute(protocol, health, context),
+    direct: protocol === "udp" ? undefined : directRoute(protocol, health, strings, context),
   };
+}
+
+/** The instance's strings from the cache; made again when its node's host label changed. */
+function instanceStrings(health: ServiceHealth, context: PlanContext): InstanceStrings {
+  const label = context.nodeLabels.get(health.node_name);
+  let strings = context.cache.instances.get(health);
+  if (strings === undefined || strings.label !== label) {
+    strings = { label, direct: {}, local: {} };
+    context.cache.instances.set(health, strings);
+  }
+  return strings;
+}
+
+/** The HTTP and TCP targets of a node's mesh entry point, kept while its address stays. */
+function meshTargetsOf(nodeName: string, meshAddress: string, context: PlanContext): { http: string; tcp: string } {
+  const kept = context.cache.meshTargets;
+  let targets = kept.get(nodeName);
+  if (targets === undefined || targets.meshAddress !== meshAddress) {
+    if (kept.size >= cachedNodesMax) kept.clear();
+    const address = hostPort(meshAddress, context.options.meshPort);
+    targets = { meshAddress, http: `http://${address}`, tcp: address };
+    kept.set(nodeName, targets);
+  }
+  return targets;
 }
 
 function localTarget(protocol: ProtocolName, settings: InstanceSettings, endpoint: { host: string; port: number }): string {
@@ -299,12 +520,15 @@ function exclusionOf(local: boolean, node: NodeMetadata | undefined, status: Ser
   return unreachable;
 }
 
-function directRoute(protocol: ProtocolName, health: ServiceHealth, context: PlanContext): PlannedBackend["direct"] {
-  const label = context.nodeLabels.get(health.node_name);
-  if (protocol === "udp" || label === undefined) return undefined;
+function directRoute(protocol: "http" | "tcp", health: ServiceHealth, strings: InstanceStrings, context: PlanContext): PlannedBackend["direct"] {
+  const label = strings.label;
+  if (label === undefined) return undefined;
   const service = health.service_name;
-  const name = protocol === "http" ? objectNames.httpDirect(service, health.node_name) : objectNames.tcpDirect(service, health.node_name);
-  const host = `${service}.${label}.${context.options.domain}`;
+  const direct = (strings.direct[protocol] ??= {
+    name: protocol === "http" ? objectNames.httpDirect(service, health.node_name) : objectNames.tcpDirect(service, health.node_name),
+    host: `${service}.${label}.${context.options.domain}`,
+  });
+  const { name, host } = direct;
   const taken = context.directNames[protocol];
   if (taken.has(name) || host.length > hostLengthMax) {
     const why = taken.has(name) ? `its name ${name} is already taken by another service's direct route` : `${host} is longer than ${hostLengthMax} characters`;
@@ -312,7 +536,7 @@ function directRoute(protocol: ProtocolName, health: ServiceHealth, context: Pla
     return undefined;
   }
   taken.add(name);
-  return { name, host };
+  return direct;
 }
 
 function hostPort(host: string, port: number): string {
@@ -325,6 +549,7 @@ function meshAddressOf(node: NodeMetadata, context: PlanContext): string | undef
   const address = isIP(node.tailscale_ip) ? node.tailscale_ip : undefined;
   context.meshAddresses.set(node.name, address);
   if (address === undefined) {
+    context.recording.meshProblems++;
     context.problems.add({ node: node.name, message: `node advertises ${show(node.tailscale_ip)} as its Tailscale address, which is not an IP address; its instances cannot be reached through the mesh` });
   }
   return address;

@@ -9,8 +9,10 @@
 //   healthCheck, certResolver, accessControlAllowOriginListRegex, ...);
 // - no map may be empty (`"http": {}`, `"routers": {}`, `"services": {}` make
 //   Traefik answer "<name> cannot be a standalone element"), and the load
-//   balancer's `healthCheck`, when present, holds all four of its fields;
-//   only `compress: {}` is empty, which Traefik marks allowEmpty;
+//   balancer's `healthCheck`, when present, holds at least its hostname and
+//   path; only `compress: {}` is empty, which Traefik marks allowEmpty;
+// - fields equal to Traefik's defaults are absent (see traefik.ts), so the
+//   schema has no `passHostHeader` at all;
 // - a service holds exactly one kind, `loadBalancer` (Traefik refuses
 //   "multi-types service");
 // - `servers: []` IS allowed: Traefik decodes an empty list as a list field
@@ -50,12 +52,16 @@ export const HttpRouter = Type.Object(
   closed,
 );
 
+/**
+ * `interval` and `timeout` are left out when they equal Traefik's defaults
+ * (30s and 5s, set by ServerHealthCheck.SetDefaults since v3.0).
+ */
 export const HealthCheck = Type.Object(
   {
     hostname: HostName,
-    interval: Duration,
+    interval: Type.Optional(Duration),
     path: Type.String({ maxLength: 256, pattern: "^/[A-Za-z0-9\\-._~!$&'()*+,;=:@%/?]*$" }),
-    timeout: Duration,
+    timeout: Type.Optional(Duration),
   },
   closed,
 );
@@ -65,10 +71,14 @@ const HttpServer = Type.Object(
   closed,
 );
 
+/**
+ * No `passHostHeader`: mesh routing needs the Host header passed on, which is
+ * Traefik's default (ServersLoadBalancer.SetDefaults, and the service
+ * manager's fallback when a provider sets no default), so the document never
+ * writes it and must never say false.
+ */
 const httpLoadBalancerFields = {
   healthCheck: Type.Optional(HealthCheck),
-  /** Traefik's default too, written out because mesh routing depends on the Host header. */
-  passHostHeader: Type.Literal(true),
   servers: Type.Array(HttpServer, { maxItems: 1024 }),
 };
 const HttpLoadBalancerV30 = Type.Object(httpLoadBalancerFields, closed);

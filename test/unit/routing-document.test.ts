@@ -9,6 +9,7 @@ import { generateRouting } from "../../src/routing/generate.ts";
 import { routingOptionsFromConfig, routingOptionsProblems, type RoutingOptions } from "../../src/routing/options.ts";
 import { checkTraefikDocument, TraefikDocumentV30, TraefikDocumentV34, type TraefikDocument } from "../../src/routing/traefik-schema.ts";
 import { routesTable } from "../../src/routing/table.ts";
+import { RoutingCache } from "../../src/routing/plan.ts";
 import { Prng } from "../../src/lib/prng.ts";
 import type { ClusterView } from "../../src/state/model.ts";
 import { instance, node, syntheticView, view } from "../support/cluster-views.ts";
@@ -107,7 +108,6 @@ describe("whole documents", () => {
           "services": {
             "web-alpha-direct": {
               "loadBalancer": {
-                "passHostHeader": true,
                 "servers": [
                   {
                     "url": "http://10.76.0.5:8080",
@@ -119,11 +119,9 @@ describe("whole documents", () => {
               "loadBalancer": {
                 "healthCheck": {
                   "hostname": "web.example.com",
-                  "interval": "30s",
                   "path": "/",
                   "timeout": "10s",
                 },
-                "passHostHeader": true,
                 "servers": [
                   {
                     "url": "http://10.76.0.5:8080",
@@ -246,7 +244,6 @@ describe("whole documents", () => {
       {
         "api-beta-direct": {
           "loadBalancer": {
-            "passHostHeader": true,
             "servers": [],
           },
         },
@@ -254,17 +251,14 @@ describe("whole documents", () => {
           "loadBalancer": {
             "healthCheck": {
               "hostname": "api.example.com",
-              "interval": "30s",
               "path": "/",
               "timeout": "10s",
             },
-            "passHostHeader": true,
             "servers": [],
           },
         },
         "app-alpha-direct": {
           "loadBalancer": {
-            "passHostHeader": true,
             "servers": [
               {
                 "url": "http://10.76.0.10:3000",
@@ -274,7 +268,6 @@ describe("whole documents", () => {
         },
         "app-beta-direct": {
           "loadBalancer": {
-            "passHostHeader": true,
             "servers": [
               {
                 "url": "http://100.64.0.2:8090",
@@ -284,7 +277,6 @@ describe("whole documents", () => {
         },
         "app-gamma-direct": {
           "loadBalancer": {
-            "passHostHeader": true,
             "servers": [],
           },
         },
@@ -292,11 +284,9 @@ describe("whole documents", () => {
           "loadBalancer": {
             "healthCheck": {
               "hostname": "app.example.com",
-              "interval": "30s",
               "path": "/healthz",
               "timeout": "10s",
             },
-            "passHostHeader": true,
             "servers": [
               {
                 "url": "http://10.76.0.10:3000",
@@ -511,7 +501,8 @@ describe("the mesh", () => {
   test("the failover health check names the public host, so a remote mesh router matches it", () => {
     const { parsed } = generate(view([alpha, beta], [instance("web", "beta", { labels: on })]));
     expect(parsed.http?.services?.["web-with-failover"]?.loadBalancer.healthCheck?.hostname).toBe("web.example.com");
-    expect(parsed.http?.services?.["web-with-failover"]?.loadBalancer.passHostHeader).toBe(true);
+    // The Host header is passed on by Traefik's default (passHostHeader true), so the key is absent and never false.
+    expect(parsed.http?.services?.["web-with-failover"]?.loadBalancer).not.toHaveProperty("passHostHeader");
   });
 });
 
@@ -530,6 +521,20 @@ describe("names and problems", () => {
     expect(plan.problems.map((p) => p.message).join()).toContain("already taken");
   });
 
+  test("a kept plan gives up its direct name to a service before it that now claims it", () => {
+    const cache = new RoutingCache(options);
+    const nodes = [alpha, node("c", "100.64.0.9"), node("b-c", "100.64.0.8")];
+    // The same record, as the state hands out for an instance that did not change.
+    const unchanged = instance("a-b", "c", { labels: on });
+    const before = generateRouting(view(nodes, [unchanged]), options, cache);
+    expect(before.document.http?.routers?.["a-b-c-direct"]?.rule).toBe("Host(`a-b.c.example.com`)");
+    const now = view(nodes, [unchanged, instance("a", "b-c", { labels: on })]);
+    const after = generateRouting(now, options, cache);
+    expect(after.json).toBe(generateRouting(now, options).json);
+    expect(after.document.http?.routers?.["a-b-c-direct"]?.rule).toBe("Host(`a.b-c.example.com`)");
+    expect(after.plan.problems.map((p) => p.message).join()).toContain("already taken");
+  });
+
   test("node names differing only in case share no host", () => {
     const { plan } = generate(view([alpha, node("Beta", "100.64.0.2"), node("beta", "100.64.0.3")], [instance("web", "beta", { labels: on })]));
     expect(plan.problems.map((p) => p.message).join()).toContain('give the same host name label "beta"');
@@ -543,6 +548,19 @@ describe("names and problems", () => {
       ]),
     );
     expect(plan.problems.map((p) => p.message)).toEqual(["instances on beta carry routing labels that differ from those on alpha; the service follows alpha's"]);
+  });
+
+  test("a local instance labelled for another protocol than the service is reached with the service's port and scheme", () => {
+    // aardvark sorts first, so the service is HTTP; alpha's own labels say TCP.
+    const { parsed, plan } = generate(
+      view([alpha, node("aardvark", "100.64.0.9")], [
+        instance("db", "aardvark", { labels: on }),
+        instance("db", "alpha", { labels: { ...on, "traefik.tcp.services.db.loadbalancer.server.port": "5432" }, endpoints: { tcp: "tcp://10.76.0.7:5432" } }),
+      ]),
+    );
+    expect(servers(parsed, "db-with-failover")).toEqual(["http://100.64.0.9:8090", "http://10.76.0.7:5432"]);
+    expect(parsed.tcp).toBeUndefined();
+    expect(plan.problems.map((p) => p.message)).toContain("instances on alpha carry routing labels that differ from those on aardvark; the service follows aardvark's");
   });
 
   test("the routing table says why an instance gets no traffic", () => {
@@ -560,6 +578,28 @@ describe("configuration", () => {
     const noTls = { ...options, entryPoints: ["web", "websecure"], certResolver: "" };
     const { parsed } = generate(view([alpha], [instance("web", "alpha", { labels: on })]), noTls);
     expect(parsed.http?.routers?.["web-with-failover"]).toEqual({ entryPoints: ["web", "websecure"], rule: "Host(`web.example.com`)", service: "web-with-failover" });
+  });
+
+  test.each([
+    ["Traefik's defaults are left out", { interval: "30s", timeout: "5s" }, { hostname: "web.example.com", path: "/healthz" }],
+    ["others are written", { interval: "1m", timeout: "10s" }, { hostname: "web.example.com", interval: "1m", path: "/healthz", timeout: "10s" }],
+  ])("health check timing: %s", (_name, timing, expected) => {
+    const labels = {
+      ...on,
+      "traefik.http.services.web.loadbalancer.healthcheck.path": "/healthz",
+      "traefik.http.services.web.loadbalancer.healthcheck.interval": timing.interval,
+      "traefik.http.services.web.loadbalancer.healthcheck.timeout": timing.timeout,
+    };
+    const { parsed } = generate(view([alpha], [instance("web", "alpha", { labels })]));
+    expect(parsed.http?.services?.["web-with-failover"]?.loadBalancer.healthCheck).toEqual(expected);
+  });
+
+  test("a node name that is not a DNS label gets no direct routes and is reported", () => {
+    const odd = { ...node("x", "100.64.0.7"), name: 'bad"name' };
+    const { parsed, plan } = generate(view([alpha, odd], [instance("web", 'bad"name', { labels: on }), instance("web", "alpha", { labels: on })]));
+    expect(Object.keys(parsed.http?.routers ?? {})).toEqual(["web-alpha-direct", "web-mesh", "web-with-failover"]);
+    expect(servers(parsed, "web-with-failover")).toEqual(["http://10.76.0.5:8080", "http://100.64.0.7:8090"]);
+    expect(plan.problems.map((p) => p.message)).toContain('node name "bad\\"name" is not a DNS label; it gets no direct routes');
   });
 
   test("a strategy is emitted only for Traefik 3.4 and later", () => {
@@ -588,6 +628,61 @@ describe("determinism", () => {
     const a = generateRouting(clusterView, options).json;
     expect(generateRouting(structuredClone(clusterView), options).json).toBe(a);
     expect(generateRouting(reversed, options).json).toBe(a);
+  });
+
+  test.each([
+    ["Traefik 3.0", options],
+    ["Traefik 3.4", { ...options, traefikMinorVersion: 4 }],
+  ])("a cache kept across rebuilds changes no byte (%s): 300 random edits, each checked against a build without it", (_name, routing) => {
+    const prng = new Prng(11);
+    const names = ["a", "a-b", "a-b-c", "ab", "b", "web", "web-api", "api"];
+    // "a-b" on c and "a" on b-c both make "a-b-c-direct"; a node may lose its Tailscale address.
+    const nodes = [alpha, beta, gamma, node("b-c", "100.64.0.4"), node("c", "100.64.0.6"), node("Delta", "100.64.0.5")];
+    const labelSets = [
+      on,
+      { ...on, "traefik.http.routers.x.middlewares": "compress,cors" },
+      { ...on, "traefik.http.services.x.loadbalancer.healthcheck.interval": "1m", "traefik.http.services.x.loadbalancer.healthcheck.timeout": "5s" },
+      { ...on, "traefik.http.services.x.loadbalancer.strategy": "p2c", "traefik.http.routers.x.entrypoints": "web" },
+      { ...on, "traefik.tcp.services.x.loadbalancer.server.port": "5432" },
+      { ...on, "traefik.udp.routers.x.entrypoints": "dns", "constellation.udp.hostport": "5353" },
+    ];
+    let current: ClusterView = view(nodes, [instance("web", "alpha", { labels: on }), instance("a", "b-c", { labels: on })]);
+    const cache = new RoutingCache(routing);
+    for (let step = 0; step < 300; step++) {
+      const instances = { ...current.service_health };
+      const nodeMap = { ...current.nodes };
+      const keys = Object.keys(instances);
+      const edit = prng.intBetween(0, 5);
+      if (edit === 0 || keys.length === 0) {
+        const service = prng.pick(names);
+        const nodeName = prng.pick(nodes).name;
+        instances[`${service}@${nodeName}`] = instance(service, nodeName, { labels: { ...prng.pick(labelSets) }, endpoints: { http: `http://10.76.0.${prng.intBetween(2, 250)}:8080` } });
+      } else if (edit === 1) {
+        const key = prng.pick(keys);
+        instances[key] = { ...instances[key]!, status: prng.pick(["healthy", "unhealthy", "stopped"] as const) };
+      } else if (edit === 2) {
+        delete instances[prng.pick(keys)];
+      } else if (edit === 3) {
+        const key = prng.pick(keys);
+        instances[key] = { ...instances[key]!, labels: { ...prng.pick(labelSets) } };
+      } else if (edit === 4) {
+        const name = prng.pick(nodes).name;
+        if (nodeMap[name]) nodeMap[name] = { ...nodeMap[name]!, cordoned: !nodeMap[name]!.cordoned, tailscale_ip: prng.pick(["100.64.0.9", "not-an-ip", nodeMap[name]!.tailscale_ip]) };
+      } else {
+        const name = prng.pick(nodes).name;
+        if (name !== "alpha" && nodeMap[name]) delete nodeMap[name];
+        else nodeMap[name] = nodes.find((n) => n.name === name)!;
+      }
+      current = { ...current, nodes: nodeMap, service_health: instances };
+      const cached = generateRouting(current, routing, cache);
+      const fresh = generateRouting(current, routing);
+      expect(cached.json).toBe(fresh.json);
+      expect(cached.plan.problems).toEqual(fresh.plan.problems);
+    }
+    expect(checkTraefikDocument(JSON.parse(generateRouting(current, routing, cache).json), routing.traefikMinorVersion)).toEqual([]);
+    // A cache made for other options is not used for these.
+    const other = { ...routing, domain: "example.org" };
+    expect(generateRouting(current, other, cache).json).toBe(generateRouting(current, other).json);
   });
 
   test("every object's keys are in sorted order", () => {
