@@ -122,6 +122,10 @@ export class DockerClient {
     });
   }
 
+  inspectNetwork(name: string): Promise<DockerResult<unknown>> {
+    return this.call(`inspect network ${name.slice(0, 64)}`, (abortSignal) => (this.docker.getNetwork(name).inspect as unknown as (options: object) => Promise<unknown>).call(this.docker.getNetwork(name), { abortSignal }));
+  }
+
   inspect(idOrName: string): Promise<DockerResult<unknown>> {
     return this.call(`inspect ${idOrName.slice(0, 64)}`, (abortSignal) => this.docker.getContainer(idOrName).inspect({ abortSignal } as {}));
   }

@@ -105,7 +105,7 @@ export class Agent {
       port: config.providerPort,
       bindAddr: config.bindAddr,
       configured: config.providerBindAddrs,
-      lookupGateway: () => lookupBridgeGateway(config.docker.socketPath, config.docker.apiTimeoutMs),
+      lookupGateway: () => lookupBridgeGateway(docker.client),
       log: this.log.child({ component: "provider" }),
     });
     providerListeners.start();

@@ -15,7 +15,7 @@
 // a sentence naming the address and port; the gateway is bound when found,
 // and a failure there is logged and tried again at the next look.
 
-import { existsSync } from "node:fs";
+import type { DockerClient } from "../adapters/docker-client.ts";
 import { assert } from "../lib/assert.ts";
 import { formatHostPort, isIP, isIPv4 } from "../lib/ip.ts";
 import type { Logger } from "../lib/log.ts";
@@ -25,8 +25,6 @@ export type GatewayLookup = { ok: true; gateway: string } | { ok: false; reason:
 
 /** How often the Docker bridge gateway is looked up again. */
 export const gatewayCheckIntervalMs = 30_000;
-/** Largest network description read from Docker (it lists the containers on the network). */
-const networkResponseBytesMax = 4 * 1024 * 1024;
 /** IPAM config entries looked at. */
 const ipamConfigsMax = 16;
 /** Addresses one provider listens on: the configuration allows 8; the default makes at most 3. */
@@ -63,22 +61,14 @@ export function bridgeGatewayOf(network: unknown): string | undefined {
   return gateways.find(isIPv4) ?? gateways[0];
 }
 
-/** Asks the Docker engine on `socketPath` for the default bridge's gateway; every failure is a reason. */
-export async function lookupBridgeGateway(socketPath: string, timeoutMs: number): Promise<GatewayLookup> {
-  if (!existsSync(socketPath)) return { ok: false, reason: `there is no Docker socket at ${socketPath}` };
-  try {
-    const response = await fetch("http://docker/networks/bridge", { unix: socketPath, signal: AbortSignal.timeout(timeoutMs) } as RequestInit);
-    if (response.status === 404) return { ok: false, reason: "Docker has no network named bridge" };
-    if (!response.ok) return { ok: false, reason: `Docker answered ${response.status} when asked for the network bridge` };
-    const text = await response.text();
-    if (text.length > networkResponseBytesMax) return { ok: false, reason: `Docker's description of the network bridge is larger than ${networkResponseBytesMax} bytes` };
-    const gateway = bridgeGatewayOf(JSON.parse(text));
-    return gateway ? { ok: true, gateway } : { ok: false, reason: "Docker's network bridge has no gateway address" };
-  } catch (error) {
-    const err = error as Error;
-    if (err.name === "TimeoutError" || err.name === "AbortError") return { ok: false, reason: `Docker at ${socketPath} did not answer within ${timeoutMs} ms` };
-    return { ok: false, reason: `Docker at ${socketPath} did not answer: ${err.message}` };
-  }
+/** Asks the Docker engine for the default bridge's gateway, through the agent's Docker client; every failure is a reason. */
+export async function lookupBridgeGateway(client: DockerClient): Promise<GatewayLookup> {
+  const socketProblem = client.socketProblem();
+  if (socketProblem) return { ok: false, reason: socketProblem };
+  const network = await client.inspectNetwork("bridge");
+  if (!network.ok) return { ok: false, reason: network.kind === "not-found" ? "Docker has no network named bridge" : network.message };
+  const gateway = bridgeGatewayOf(network.value);
+  return gateway ? { ok: true, gateway } : { ok: false, reason: "Docker's network bridge has no gateway address" };
 }
 
 export interface ProviderListenersOptions {

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { providerApi } from "../../src/api/provider.ts";
+import { DockerClient } from "../../src/adapters/docker-client.ts";
 import { RoutingService } from "../../src/node/routing-service.ts";
 import {
   bridgeGatewayOf,
@@ -179,13 +180,13 @@ describe("provider addresses", () => {
     const paths: string[] = [];
     const engine = Bun.serve({ unix: socketPath, fetch: (request) => (paths.push(new URL(request.url).pathname), answer()) });
     try {
-      expect(await lookupBridgeGateway(join(dir, "absent.sock"), 1000)).toEqual({ ok: false, reason: `there is no Docker socket at ${join(dir, "absent.sock")}` });
-      expect(await lookupBridgeGateway(socketPath, 1000)).toEqual({ ok: true, gateway: "172.17.0.1" });
+      expect(await lookupBridgeGateway(new DockerClient(join(dir, "absent.sock"), 1000))).toEqual({ ok: false, reason: `Docker socket ${join(dir, "absent.sock")} does not exist` });
+      expect(await lookupBridgeGateway(new DockerClient(socketPath, 1000))).toEqual({ ok: true, gateway: "172.17.0.1" });
       expect(paths).toEqual(["/networks/bridge"]);
       answer = () => Response.json({ message: "network bridge not found" }, { status: 404 });
-      expect(await lookupBridgeGateway(socketPath, 1000)).toEqual({ ok: false, reason: "Docker has no network named bridge" });
+      expect(await lookupBridgeGateway(new DockerClient(socketPath, 1000))).toEqual({ ok: false, reason: "Docker has no network named bridge" });
       answer = () => Response.json({ IPAM: { Config: [] } });
-      expect(await lookupBridgeGateway(socketPath, 1000)).toEqual({ ok: false, reason: "Docker's network bridge has no gateway address" });
+      expect(await lookupBridgeGateway(new DockerClient(socketPath, 1000))).toEqual({ ok: false, reason: "Docker's network bridge has no gateway address" });
     } finally {
       engine.stop(true);
       rmSync(dir, { recursive: true, force: true });
@@ -298,7 +299,7 @@ describe("provider on the real Docker bridge gateway", () => {
     const network = await env.docker.getNetwork("bridge").inspect();
     const expected = bridgeGatewayOf(network);
     expect(expected).toBeDefined();
-    expect(await lookupBridgeGateway(dockerSocket, 5000)).toEqual({ ok: true, gateway: expected! });
+    expect(await lookupBridgeGateway(new DockerClient(dockerSocket, 5000))).toEqual({ ok: true, gateway: expected! });
 
     const port = await freePort();
     const { log } = capturedLog();
@@ -306,7 +307,7 @@ describe("provider on the real Docker bridge gateway", () => {
       port,
       bindAddr: "127.0.0.1",
       configured: [],
-      lookupGateway: () => lookupBridgeGateway(dockerSocket, 5000),
+      lookupGateway: () => lookupBridgeGateway(new DockerClient(dockerSocket, 5000)),
       log,
       wakeups: recordedWakeups().wakeups,
     });
