@@ -506,6 +506,20 @@ export class StreamRaftTransport implements RaftTransport {
     this.pump(peer);
   }
 
+  /**
+   * The peer at `to` is known to be back (gossip saw it join again): drop
+   * the back-off and dial now if messages wait, instead of after up to
+   * redialDelayMaxMs.
+   */
+  redialNow(to: string): void {
+    const peer = this.peers.get(to);
+    if (!peer || peer.redialTimer === undefined) return;
+    peer.redialTimer.cancel();
+    peer.redialTimer = undefined;
+    peer.redialDelayMs = 0;
+    this.pump(peer);
+  }
+
   forget(to: string): void {
     const peer = this.peers.get(to);
     if (!peer) return;

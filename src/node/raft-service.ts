@@ -227,7 +227,14 @@ export class RaftService implements RaftControl, LeaseRaft {
     this.phase = { kind: "running" };
     this.tickTimer = setInterval(() => this.guard(() => this.tick()), this.timing.tickIntervalMs);
     this.autopilotTimer = setInterval(() => this.guard(() => this.evaluate()), autopilotIntervalMs);
-    this.unsubscribe = this.gossip.onMemberEvent(() => this.evaluateSoon());
+    this.unsubscribe = this.gossip.onMemberEvent((event) => {
+      // A peer that restarted is reached at once rather than after the dial back-off.
+      if (event.kind === "join") {
+        const address = this.member(event.member.name)?.raftAddress;
+        if (address) this.transport?.redialNow(address);
+      }
+      this.evaluateSoon();
+    });
     this.log.info("raft listening", {
       address: transport.localAddress,
       encrypted: keyring !== undefined,

@@ -271,6 +271,22 @@ export function describeRaftTransportContract(name: string, makeWorld: () => Tra
       expect(a.transport.counters().connectionsLost).toBe(1);
     });
 
+    test("redialNow skips the back-off once the peer is known to be back", async () => {
+      fresh();
+      // A back-off far longer than the wait below: only redialNow can reach the restarted peer in time.
+      const a = await world.start({ nodeId: "a", limits: { redialDelayMinMs: 120_000, redialDelayMaxMs: 120_000 } });
+      const b = await world.start({ nodeId: "b" });
+      sendTexts(a, b, "before", 1);
+      await world.until("delivery before the restart", () => b.received.length === 1);
+      await world.stop(b);
+      await world.until("the lost connection reported", () => a.unreachable.some((u) => u.to === b.address));
+      const b2 = await world.restart(b);
+      sendTexts(a, b2, "after", 2);
+      a.transport.redialNow(b2.address);
+      await world.until("delivery to the restarted peer without waiting out the back-off", () => b2.received.length === 2);
+      expect(texts(b2, "a")).toEqual(["after0", "after1"]);
+    });
+
     test("reports an unreachable peer later, never inside send, and drops what was queued for it", async () => {
       fresh();
       const a = await world.start({ nodeId: "a" });
