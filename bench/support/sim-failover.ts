@@ -1,9 +1,9 @@
-// Leader failover on the simulator: one seed builds a group of founding
-// voters from the simulator's own pieces (kernel, network, nodes with
-// drifting clocks and crash-prone disks, the Raft shell and the safety
-// checker), waits for a first leader to commit an entry of its term, lets the
-// group run steadily for a random while, crashes the leader, and records in
-// virtual time when a successor reached each of three milestones:
+// Leader failover on the simulator: one seed builds a fault-free Raft run of
+// founding voters (test/sim/raft/harness.ts: nodes with drifting clocks and
+// crash-prone disks, the Raft shell and the safety checker), waits for a
+// first leader to commit an entry of its term, lets the group run steadily
+// for a random while, crashes the leader, and records in virtual time when a
+// successor reached each of three milestones:
 //
 //   elected    - a surviving node is leader in a term above the crashed one's;
 //   committed  - that leader's commit index reaches an entry of its own term
@@ -16,11 +16,9 @@
 // virtual time and do not depend on the machine the benchmark runs on.
 
 import { assert } from "../../src/lib/assert.ts";
-import { SimNode } from "../../test/sim/cluster.ts";
-import { Simulation } from "../../test/sim/kernel.ts";
-import { type NetworkFaults, SimNetwork } from "../../test/sim/network.ts";
-import { RaftChecker } from "../../test/sim/raft/checker.ts";
-import { RaftShell, type ShellKnobs } from "../../test/sim/raft/shell.ts";
+import type { NetworkFaults } from "../../test/sim/network.ts";
+import { RaftRun, randomPlan } from "../../test/sim/raft/harness.ts";
+import type { RaftShell, ShellKnobs } from "../../test/sim/raft/shell.ts";
 
 export interface SimFailoverSettings {
   voters: number;
@@ -45,70 +43,24 @@ export interface SimFailoverRun {
   termsAdvanced: number;
 }
 
-class FailoverGroup {
-  readonly sim: Simulation;
-  readonly checker: RaftChecker;
-  readonly nodes: SimNode[];
+/** The founding voters of a fault-free Raft run, started at independent tick phases. */
+function failoverGroup(seed: number, settings: SimFailoverSettings): RaftRun {
+  assert(settings.voters >= 3, "a failover needs at least three voters");
+  const plan = randomPlan(seed, { voters: settings.voters, spares: 0, knobs: settings.knobs, driftSpanPpm: settings.driftSpanPpm, crashes: false, membershipChanges: false });
+  return new RaftRun(plan, { startSpreadMs: settings.knobs.tickIntervalMs, network: settings.network });
+}
 
-  constructor(
-    seed: number,
-    private readonly settings: SimFailoverSettings,
-  ) {
-    assert(settings.voters >= 3, "a failover needs at least three voters");
-    this.sim = new Simulation(seed);
-    const network = new SimNetwork(this.sim, settings.network);
-    this.checker = new RaftChecker(this.sim);
-    const founders = Array.from({ length: settings.voters }, (_, i) => `n${i + 1}`);
-    const founding = { voters: founders, learners: [] };
-    this.nodes = founders.map(
-      (address) =>
-        new SimNode(this.sim, network, address, (context) => new RaftShell(context, settings.knobs, this.checker, founding), {
-          offsetMs: this.sim.prng.int(100_000),
-          driftPpm: this.sim.prng.intBetween(-settings.driftSpanPpm, settings.driftSpanPpm),
-        }),
-    );
-    for (const node of this.nodes) this.sim.after(this.sim.prng.float() * settings.knobs.tickIntervalMs, `start ${node.address}`, () => node.start());
-  }
-
-  shells(): RaftShell[] {
-    const shells: RaftShell[] = [];
-    for (const node of this.nodes) {
-      const shell = node.current<RaftShell>();
-      if (shell) shells.push(shell);
-    }
-    return shells;
-  }
-
-  /** The up node leading the highest term, if any. */
-  leader(): RaftShell | undefined {
-    let best: RaftShell | undefined;
-    for (const shell of this.shells()) {
-      const status = shell.node.basicStatus();
-      if (status.role === "leader" && (!best || status.term > best.node.basicStatus().term)) best = shell;
-    }
-    return best;
-  }
-
-  /** Runs until `condition` holds, checking the safety invariants after every event; the virtual time taken. */
-  runUntil(condition: () => boolean, limitMs: number): number | undefined {
-    return this.sim.runUntilCondition(() => {
-      this.checker.afterEvent(this.shells());
-      return condition();
-    }, limitMs);
-  }
-
-  /** A leader whose commit index reached an entry of its own term. */
-  committedLeader(aboveTerm: number): RaftShell | undefined {
-    const leader = this.leader();
-    if (!leader) return undefined;
-    const status = leader.node.basicStatus();
-    return status.term > aboveTerm && leader.node.logTerm(status.commit) === status.term ? leader : undefined;
-  }
+/** A leader whose commit index reached an entry of its own term, above `aboveTerm`. */
+function committedLeader(group: RaftRun, aboveTerm: number): RaftShell | undefined {
+  const leader = group.leader();
+  if (!leader) return undefined;
+  const status = leader.node.basicStatus();
+  return status.term > aboveTerm && leader.node.logTerm(status.commit) === status.term ? leader : undefined;
 }
 
 export function simulateFailover(seed: number, settings: SimFailoverSettings): SimFailoverRun {
-  const group = new FailoverGroup(seed, settings);
-  const ready = group.runUntil(() => group.committedLeader(0) !== undefined, settings.limitMs);
+  const group = failoverGroup(seed, settings);
+  const ready = group.runUntil(() => committedLeader(group, 0) !== undefined, settings.limitMs);
   if (ready === undefined) throw new Error(`seed ${seed}: no first leader within ${settings.limitMs} ms`);
   const steadyMs = settings.steadyMinMs + group.sim.prng.float() * (settings.steadyMaxMs - settings.steadyMinMs);
   group.runUntil(() => false, steadyMs);
@@ -128,9 +80,9 @@ export function simulateFailover(seed: number, settings: SimFailoverSettings): S
     if (term <= crashedTerm) return false;
     run.electedMs ??= since();
     run.termsAdvanced = term - crashedTerm;
-    if (run.committedMs === undefined && group.committedLeader(crashedTerm) === leader) run.committedMs = since();
+    if (run.committedMs === undefined && committedLeader(group, crashedTerm) === leader) run.committedMs = since();
     if (run.knownMs === undefined) {
-      const known = group.shells().every((shell) => {
+      const known = group.upShells().every((shell) => {
         const status = shell.node.basicStatus();
         return status.lead === leader.address && status.term === term;
       });

@@ -89,6 +89,10 @@ export interface RaftRunOptions {
   afterEvent?: () => void;
   /** Called on the leader just before a random leadership transfer. */
   beforeTransfer?: (address: string) => void;
+  /** Nodes start at random moments within this many ms (independent tick phases, as real processes have); 0: all at once. */
+  startSpreadMs?: number;
+  /** The network's behaviour until faults change it (healedNetwork by default). */
+  network?: NetworkFaults;
 }
 
 export interface RaftRunClient {
@@ -115,7 +119,7 @@ export class RaftRun {
     private readonly options: RaftRunOptions = {},
   ) {
     this.sim = new Simulation(plan.seed);
-    this.network = new SimNetwork(this.sim, healedNetwork);
+    this.network = new SimNetwork(this.sim, options.network ?? healedNetwork);
     this.checker = new RaftChecker(this.sim);
     const founders = Array.from({ length: plan.voters }, (_, i) => `n${i + 1}`);
     const spares = Array.from({ length: plan.spares }, (_, i) => `s${i + 1}`);
@@ -129,7 +133,9 @@ export class RaftRun {
         driftPpm: this.sim.prng.intBetween(-plan.driftSpanPpm, plan.driftSpanPpm),
       });
     });
-    for (const node of this.nodes) node.start();
+    const spreadMs = options.startSpreadMs ?? 0;
+    if (spreadMs === 0) for (const node of this.nodes) node.start();
+    else for (const node of this.nodes) this.sim.after(this.sim.prng.float() * spreadMs, `start ${node.address}`, () => node.start());
   }
 
   shell(address: string): RaftShell | undefined {
