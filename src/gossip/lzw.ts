@@ -21,257 +21,237 @@ const noCode = -1;
 const encoderTableSize = 4 << codeWidthMax;
 const encoderTableMask = encoderTableSize - 1;
 
+/**
+ * Size of the output buffers the compressor and decompressor keep between
+ * calls (one each): packets and most streams fit; larger outputs get a
+ * buffer of their own for that call, so the kept memory stays bounded.
+ */
+const sharedBufferBytes = 64 * 1024;
+
 /** Largest decompressed output memberlist peers are allowed to make us hold (40 MiB). */
 export const lzwDecompressedBytesMax = 40 * 1024 * 1024;
 
 export type LzwDecompressResult = { ok: true; bytes: Uint8Array } | { ok: false; error: string };
 
-/** Packs variable-width codes into bytes, least significant bit first. */
-class CodeWriter {
-  private buffer: Uint8Array;
-  private length = 0;
-  private bits = 0;
-  private bitCount = 0;
-
-  constructor(capacity: number) {
-    this.buffer = new Uint8Array(Math.max(16, capacity));
-  }
-
-  write(code: number, width: number): void {
-    this.bits |= code << this.bitCount;
-    this.bitCount += width;
-    while (this.bitCount >= 8) {
-      if (this.length === this.buffer.length) this.grow();
-      this.buffer[this.length++] = this.bits & 0xff;
-      this.bits >>>= 8;
-      this.bitCount -= 8;
-    }
-  }
-
-  finish(): Uint8Array {
-    if (this.bitCount > 0) {
-      if (this.length === this.buffer.length) this.grow();
-      this.buffer[this.length++] = this.bits & 0xff;
-      this.bits = 0;
-      this.bitCount = 0;
-    }
-    return this.buffer.slice(0, this.length);
-  }
-
-  private grow(): void {
-    const bigger = new Uint8Array(this.buffer.length * 2);
-    bigger.set(this.buffer);
-    this.buffer = bigger;
-  }
-}
-
 /**
  * The compressor's dictionary, shared by every call: a packet is compressed
- * on every send, and allocating and zeroing a 64 KiB table each time cost
- * more than the compression itself. An entry counts only when its stamp
- * equals the current generation, so "clearing" is one increment.
+ * on every send, and allocating and zeroing a 128 KiB table each time cost
+ * more than the compression itself. Slot h is the pair (stamp, entry) at
+ * [2h, 2h + 1], side by side so a probe touches one cache line; an entry
+ * counts only when its stamp equals the current generation, so "clearing"
+ * is one increment.
  */
-const sharedTable = new Uint32Array(encoderTableSize);
-const sharedStamps = new Uint32Array(encoderTableSize);
+const sharedTable = new Uint32Array(2 * encoderTableSize);
 let generation = 0;
 
 function freshGeneration(): number {
   generation = (generation + 1) >>> 0;
   if (generation === 0) {
     // After 2^32 clears the stamps could alias old ones: start over for real.
-    sharedStamps.fill(0);
+    sharedTable.fill(0);
     generation = 1;
   }
   return generation;
 }
 
-/** The compressor's running state: code width, next code to assign, dictionary generation. */
-class EncoderState {
-  width = literalWidth + 1;
-  hi = endCode;
-  overflow = 1 << (literalWidth + 1);
-  generation = freshGeneration();
-
-  constructor(private readonly out: CodeWriter) {}
-
-  emit(code: number): void {
-    this.out.write(code, this.width);
-  }
-
-  /**
-   * Advances the next code to assign, widening codes when it crosses a power
-   * of two. Returns false when the table was full and has been cleared (and a
-   * clear code sent), in which case nothing may be inserted this round.
-   */
-  advance(): boolean {
-    this.hi++;
-    if (this.hi === this.overflow) {
-      this.width++;
-      this.overflow <<= 1;
-    }
-    if (this.hi !== codeMax) return true;
-    this.emit(clearCode);
-    this.width = literalWidth + 1;
-    this.hi = endCode;
-    this.overflow = 1 << (literalWidth + 1);
-    this.generation = freshGeneration();
-    return false;
-  }
-}
+/**
+ * The compressor's output, shared by every call like its dictionary (a
+ * fresh buffer per packet cost as much as the compression); the result is
+ * copied out, so callers own what they get.
+ */
+const sharedCompressed = new Uint8Array(sharedBufferBytes);
 
 /** Compresses `input` into the byte stream Go's lzw.NewWriter(w, lzw.LSB, 8) produces. */
 export function lzwCompress(input: Uint8Array): Uint8Array {
-  const out = new CodeWriter(Math.ceil(input.length * 1.5 + input.length / 256) + 8);
-  const state = new EncoderState(out);
-  state.emit(clearCode);
-  if (input.length === 0) {
-    state.emit(endCode);
-    return out.finish();
-  }
   const table = sharedTable;
-  const stamps = sharedStamps;
-  let code = input[0]!;
-  next: for (let i = 1; i < input.length; i++) {
-    const literal = input[i]!;
-    const key = (code << 8) | literal;
-    let hash = ((key >>> 12) ^ key) & encoderTableMask;
-    for (let h = hash; stamps[h] === state.generation; h = (h + 1) & encoderTableMask) {
-      const entry = table[h]!;
-      if (entry >>> 12 === key) {
-        code = entry & codeMax;
-        continue next;
+  let stamp = freshGeneration();
+  // Codes are packed least significant bit first; at most 7 bits wait in `bits` between codes.
+  let out: Uint8Array = sharedCompressed;
+  let length = 0;
+  let bits = 0;
+  let bitCount = 0;
+  let width = literalWidth + 1;
+  let hi = endCode;
+  let overflow = 1 << width;
+  /** Appends `code` at the current width, growing a private output when the shared one is full. */
+  const emit = (code: number): void => {
+    bits |= code << bitCount;
+    bitCount += width;
+    while (bitCount >= 8) {
+      if (length === out.length) out = grown(out, length);
+      out[length++] = bits & 0xff;
+      bits >>>= 8;
+      bitCount -= 8;
+    }
+  };
+  /** Go's incHi: the next code, a wider code past a power of two; false (after a clear code) once the table is full. */
+  const advance = (): boolean => {
+    hi++;
+    if (hi === overflow) {
+      width++;
+      overflow <<= 1;
+    }
+    if (hi !== codeMax) return true;
+    emit(clearCode);
+    width = literalWidth + 1;
+    hi = endCode;
+    overflow = 1 << width;
+    stamp = freshGeneration();
+    return false;
+  };
+  emit(clearCode);
+  if (input.length > 0) {
+    let code = input[0]!;
+    next: for (let i = 1; i < input.length; i++) {
+      const literal = input[i]!;
+      const key = (code << 8) | literal;
+      let hash = ((key >>> 12) ^ key) & encoderTableMask;
+      for (let h = hash; table[2 * h] === stamp; h = (h + 1) & encoderTableMask) {
+        const entry = table[2 * h + 1]!;
+        if (entry >>> 12 === key) {
+          code = entry & codeMax;
+          continue next;
+        }
       }
+      emit(code);
+      code = literal;
+      if (!advance()) continue;
+      while (table[2 * hash] === stamp) hash = (hash + 1) & encoderTableMask;
+      table[2 * hash] = stamp;
+      table[2 * hash + 1] = (key << 12) | hi;
     }
-    state.emit(code);
-    code = literal;
-    if (!state.advance()) continue;
-    while (stamps[hash] === state.generation) hash = (hash + 1) & encoderTableMask;
-    table[hash] = (key << 12) | state.hi;
-    stamps[hash] = state.generation;
+    emit(code);
+    advance();
   }
-  state.emit(code);
-  state.advance();
-  state.emit(endCode);
-  return out.finish();
+  emit(endCode);
+  if (bitCount > 0) {
+    if (length === out.length) out = grown(out, length);
+    out[length++] = bits & 0xff;
+  }
+  assert(bitCount < 8, "whole bytes were written as they filled");
+  return out.slice(0, length);
 }
 
-/** Output of the decompressor, refusing to grow past its bound. */
-class BoundedOutput {
-  buffer: Uint8Array;
-  length = 0;
-
-  constructor(
-    initialCapacity: number,
-    private readonly bytesMax: number,
-  ) {
-    this.buffer = new Uint8Array(Math.min(bytesMax, Math.max(64, initialCapacity)));
-  }
-
-  /** Makes room for `count` more bytes; false when that would pass the bound. */
-  reserve(count: number): boolean {
-    const needed = this.length + count;
-    if (needed > this.bytesMax) return false;
-    if (needed <= this.buffer.length) return true;
-    const capacity = Math.min(this.bytesMax, Math.max(needed, this.buffer.length * 2));
-    const bigger = new Uint8Array(capacity);
-    bigger.set(this.buffer.subarray(0, this.length));
-    this.buffer = bigger;
-    return true;
-  }
+/** A buffer twice as large holding the first `length` bytes of `buffer`. */
+function grown(buffer: Uint8Array, length: number): Uint8Array {
+  const bigger = new Uint8Array(buffer.length * 2);
+  bigger.set(buffer.subarray(0, length));
+  return bigger;
 }
 
-/** The decompressor's dictionary and code-width state, as in Go's reader. */
-class DecoderState {
-  width = literalWidth + 1;
-  hi = endCode;
-  overflow = 1 << (literalWidth + 1);
-  last = noCode;
-  readonly prefix = new Uint16Array(1 << codeWidthMax);
-  readonly suffix = new Uint8Array(1 << codeWidthMax);
-  /** Scratch space: one code expands to at most 4096 bytes, written back to front. */
-  readonly scratch = new Uint8Array(1 << codeWidthMax);
+/**
+ * The decompressor's dictionary, shared by every call like the compressor's
+ * (allocating it per packet dominated decompression). Code c > 257 stands
+ * for the expansion of prefix[c] followed by suffix[c]; length[c] and
+ * first[c] are that expansion's length and first byte, so a code's bytes can
+ * be written straight into the output, back to front, without a scratch
+ * copy. Literals are their own expansion, length 1.
+ *
+ * No reset is needed between calls: within one stream, every code the
+ * decoder reads from the table (codes 258 .. hi - 1, and hi itself once the
+ * table is full) was written earlier in the same stream, after its last
+ * clear code, exactly as in Go's reader, whose table starts zeroed.
+ */
+const tableSize = 1 << codeWidthMax;
+const prefixTable = new Uint16Array(tableSize);
+const suffixTable = new Uint8Array(tableSize);
+const firstTable = new Uint8Array(tableSize);
+const lengthTable = new Uint16Array(tableSize);
+for (let literal = 0; literal < clearCode; literal++) {
+  suffixTable[literal] = literal;
+  firstTable[literal] = literal;
+  lengthTable[literal] = 1;
+}
+const sharedOutput = new Uint8Array(sharedBufferBytes);
 
-  clear(): void {
-    this.width = literalWidth + 1;
-    this.hi = endCode;
-    this.overflow = 1 << this.width;
-    this.last = noCode;
-  }
-
-  /** Records code `hi` as `last` + `firstByte`, then advances like Go (capped at 12 bits). */
-  advance(code: number, firstByte: number): void {
-    if (this.last !== noCode) {
-      this.suffix[this.hi] = firstByte;
-      this.prefix[this.hi] = this.last;
-    }
-    this.last = code;
-    this.hi++;
-    if (this.hi < this.overflow) return;
-    if (this.width === codeWidthMax) {
-      this.last = noCode;
-      this.hi--;
-    } else {
-      this.width++;
-      this.overflow = 1 << this.width;
-    }
-  }
-
-  /** Writes the expansion of `code` (<= hi) into scratch; returns its start index. */
-  expand(code: number): number {
-    const scratch = this.scratch;
-    let i = scratch.length - 1;
-    let c = code;
-    if (code === this.hi && this.last !== noCode) {
-      c = this.last;
-      while (c >= clearCode) c = this.prefix[c]!;
-      scratch[i--] = c;
-      c = this.last;
-    }
-    while (c >= clearCode) {
-      scratch[i--] = this.suffix[c]!;
-      c = this.prefix[c]!;
-    }
-    scratch[i] = c;
-    return i;
-  }
+/** A buffer of at least `needed` bytes holding the first `length` bytes of `buffer`, at most `bytesMax`. */
+function grownOutput(buffer: Uint8Array, length: number, needed: number, bytesMax: number): Uint8Array {
+  assert(needed <= bytesMax && length <= buffer.length, "the output grows only within its bound");
+  const bigger = new Uint8Array(Math.min(bytesMax, Math.max(needed, buffer.length * 2)));
+  bigger.set(buffer.subarray(0, length));
+  return bigger;
 }
 
 /**
  * Decompresses a Go LSB/8 LZW stream. The stream must end with the end code
  * (Go reports a missing one as an unexpected EOF, and so do we); bytes after
- * it are ignored, as Go ignores them.
+ * it are ignored, as Go ignores them. Mirrors Go's reader (code widths, the
+ * "code equals the next free code" case, the table that stops growing at
+ * 4095 until the next clear code).
  */
 export function lzwDecompress(input: Uint8Array, outputBytesMax = lzwDecompressedBytesMax): LzwDecompressResult {
   assert(Number.isSafeInteger(outputBytesMax) && outputBytesMax >= 0, "outputBytesMax must be a non-negative integer");
-  const state = new DecoderState();
-  const out = new BoundedOutput(input.length * 3, outputBytesMax);
+  const prefix = prefixTable;
+  const suffix = suffixTable;
+  const first = firstTable;
+  const lengths = lengthTable;
+  let out: Uint8Array = sharedOutput;
+  /** Bytes the output may hold before it must grow or the bound is passed. */
+  let room = Math.min(out.length, outputBytesMax);
+  let length = 0;
+  let width = literalWidth + 1;
+  let hi = endCode;
+  let overflow = 1 << width;
+  let last = noCode;
   let bits = 0;
   let bitCount = 0;
   let position = 0;
   for (;;) {
-    while (bitCount < state.width) {
+    while (bitCount < width) {
       if (position >= input.length) return { ok: false, error: "lzw: stream ends before the end code (truncated)" };
       bits |= input[position++]! << bitCount;
       bitCount += 8;
     }
-    const code = bits & ((1 << state.width) - 1);
-    bits >>>= state.width;
-    bitCount -= state.width;
+    const code = bits & ((1 << width) - 1);
+    bits >>>= width;
+    bitCount -= width;
     if (code === clearCode) {
-      state.clear();
+      width = literalWidth + 1;
+      hi = endCode;
+      overflow = 1 << width;
+      last = noCode;
       continue;
     }
-    if (code === endCode) return { ok: true, bytes: out.buffer.slice(0, out.length) };
-    if (code > state.hi) return { ok: false, error: `lzw: invalid code ${code} (next free code is ${state.hi})` };
-    const start = code < clearCode ? state.scratch.length - 1 : state.expand(code);
-    if (code < clearCode) state.scratch[start] = code;
-    const count = state.scratch.length - start;
-    if (!out.reserve(count)) return { ok: false, error: `lzw: decompressed data exceeds ${outputBytesMax} bytes` };
-    // Codes usually expand to a few bytes: a plain loop beats creating a subarray view per code.
-    const buffer = out.buffer;
-    const scratch = state.scratch;
-    for (let k = 0; k < count; k++) buffer[out.length + k] = scratch[start + k]!;
-    out.length += count;
-    state.advance(code, state.scratch[start]!);
+    if (code === endCode) return { ok: true, bytes: out.slice(0, length) };
+    if (code > hi) return { ok: false, error: `lzw: invalid code ${code} (next free code is ${hi})` };
+    // "Code equals the next free code": the last expansion followed by its own first byte.
+    const repeat = code === hi && last !== noCode;
+    const count = repeat ? lengths[last]! + 1 : lengths[code]!;
+    if (length + count > room) {
+      if (length + count > outputBytesMax) return { ok: false, error: `lzw: decompressed data exceeds ${outputBytesMax} bytes` };
+      out = grownOutput(out, length, length + count, outputBytesMax);
+      room = Math.min(out.length, outputBytesMax);
+    }
+    let at = length + count - 1;
+    let c = code;
+    if (repeat) {
+      out[at--] = first[last]!;
+      c = last;
+    }
+    while (c >= clearCode) {
+      out[at--] = suffix[c]!;
+      c = prefix[c]!;
+    }
+    out[at] = c;
+    assert(at === length, "a code's expansion is as long as its table entry says");
+    const firstByte = c;
+    length += count;
+    if (last !== noCode) {
+      prefix[hi] = last;
+      suffix[hi] = firstByte;
+      first[hi] = first[last]!;
+      lengths[hi] = lengths[last]! + 1;
+    }
+    last = code;
+    hi++;
+    if (hi >= overflow) {
+      if (width === codeWidthMax) {
+        last = noCode;
+        hi--;
+      } else {
+        width++;
+        overflow = 1 << width;
+      }
+    }
   }
 }

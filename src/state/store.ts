@@ -183,7 +183,12 @@ export class StateStore {
 
   /** An owner restarted: everything from its earlier epochs is gone. */
   private startEpoch(owner: string, epoch: number): void {
+    const firstSeen = !this.epochs.has(owner);
     this.epochs.set(owner, epoch);
+    // Entries are stored only after their owner's epoch is recorded, so an
+    // owner seen for the first time has none to drop: skip the scan, which
+    // would otherwise cost the whole store once per owner as a cluster forms.
+    if (firstSeen) return;
     for (const [key, existing] of this.entries) {
       if (existing.owner === owner && existing.version.epoch < epoch) {
         this.entries.delete(key);

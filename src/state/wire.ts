@@ -6,6 +6,7 @@
 // a compact binary form (about 60 bytes instead of 350) because they make
 // up nearly all steady-state traffic; push/pull streams are compressed.
 
+import { assert } from "../lib/assert.ts";
 import type { Entry } from "./store.ts";
 import type { ServiceState, ServiceStatus } from "./model.ts";
 
@@ -66,47 +67,113 @@ export function encodeDelta(entry: Omit<Entry, "storedAtMs">): Uint8Array {
  * [f64 last success]? [f64 last failure]?  (big-endian; the owner is in the key)
  */
 function encodeHealthDelta(entry: Omit<Entry, "storedAtMs">): Uint8Array {
-  const key = encoder.encode(entry.key);
+  // An ASCII key (nearly always) is copied straight in; its UTF-8 bytes are its character codes.
+  const keyBytes = isAscii(entry.key) ? undefined : encoder.encode(entry.key);
+  const keyLength = keyBytes?.length ?? entry.key.length;
   const state = entry.value as ServiceState | undefined;
   let flags = state === undefined ? flagTombstone : 0;
   if (state?.last_success_ms !== undefined) flags |= flagLastSuccess;
   if (state?.last_failure_ms !== undefined) flags |= flagLastFailure;
-  const size = 3 + 1 + key.length + 9 + (state ? 13 + (flags & flagLastSuccess ? 8 : 0) + (flags & flagLastFailure ? 8 : 0) : 0);
+  const size = 3 + 1 + keyLength + 9 + (state ? 13 + (flags & flagLastSuccess ? 8 : 0) + (flags & flagLastFailure ? 8 : 0) : 0);
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  out.set([magic, formatVersion, kindHealthDelta, key.length]);
-  out.set(key, 4);
-  let at = 4 + key.length;
-  view.setUint32(at, entry.version.epoch);
-  view.setUint32(at + 4, entry.version.counter);
+  out[0] = magic;
+  out[1] = formatVersion;
+  out[2] = kindHealthDelta;
+  out[3] = keyLength;
+  if (keyBytes !== undefined) out.set(keyBytes, 4);
+  else for (let i = 0; i < keyLength; i++) out[4 + i] = entry.key.charCodeAt(i);
+  let at = 4 + keyLength;
+  writeUint32(out, at, entry.version.epoch);
+  writeUint32(out, at + 4, entry.version.counter);
   out[at + 8] = flags;
   at += 9;
   if (!state) return out;
   out[at] = statusCodes.indexOf(state.status);
-  view.setUint32(at + 1, Math.min(state.consecutive_failures, 0xffffffff));
-  view.setFloat64(at + 5, state.checked_at_ms);
+  writeUint32(out, at + 1, Math.min(state.consecutive_failures, 0xffffffff));
+  writeFloat64(out, at + 5, state.checked_at_ms);
   at += 13;
-  if (state.last_success_ms !== undefined) view.setFloat64(at, state.last_success_ms), (at += 8);
-  if (state.last_failure_ms !== undefined) view.setFloat64(at, state.last_failure_ms);
+  if (state.last_success_ms !== undefined) writeFloat64(out, at, state.last_success_ms), (at += 8);
+  if (state.last_failure_ms !== undefined) writeFloat64(out, at, state.last_failure_ms);
   return out;
 }
 
+/**
+ * Keys are nearly always ASCII, and every received health message decodes
+ * one: reading the bytes as character codes avoids a typed-array view per
+ * message (and the engine's work to back it with an ArrayBuffer). Returns
+ * undefined when a byte is not ASCII, for the UTF-8 decoder to handle.
+ */
+const asciiCodes: number[][] = [];
+
+function asciiText(bytes: Uint8Array, start: number, end: number): string | undefined {
+  const length = end - start;
+  assert(length >= 0 && length <= 255 && end <= bytes.length, "a key is a length-prefixed range of the message");
+  let codes = asciiCodes[length];
+  if (codes === undefined) {
+    codes = new Array<number>(length).fill(0);
+    asciiCodes[length] = codes;
+  }
+  for (let i = 0; i < length; i++) {
+    const code = bytes[start + i]!;
+    if (code >= 0x80) return undefined;
+    codes[i] = code;
+  }
+  return String.fromCharCode.apply(null, codes);
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/*
+ * Big-endian numbers, read and written without a DataView over the message:
+ * a DataView needs the message's ArrayBuffer, and asking a small typed array
+ * for it makes the engine move the bytes out of the garbage-collected heap,
+ * which cost more than the decoding itself on every message received.
+ */
+const float64Scratch = new DataView(new ArrayBuffer(8));
+
+/** As DataView.setUint32: the value is taken modulo 2^32. */
+function writeUint32(out: Uint8Array, at: number, value: number): void {
+  const word = value >>> 0;
+  out[at] = word >>> 24;
+  out[at + 1] = (word >>> 16) & 0xff;
+  out[at + 2] = (word >>> 8) & 0xff;
+  out[at + 3] = word & 0xff;
+}
+
+function readUint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+function writeFloat64(out: Uint8Array, at: number, value: number): void {
+  float64Scratch.setFloat64(0, value);
+  for (let i = 0; i < 8; i++) out[at + i] = float64Scratch.getUint8(i);
+}
+
+function readFloat64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) float64Scratch.setUint8(i, bytes[at + i]!);
+  return float64Scratch.getFloat64(0);
+}
+
 function decodeHealthDelta(bytes: Uint8Array): Decoded {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const truncated: Decoded = { kind: "error", error: "health message is truncated" };
   if (bytes.length < 4) return truncated;
   const keyLength = bytes[3]!;
   let at = 4 + keyLength;
   if (bytes.length < at + 9) return truncated;
-  let key: string;
-  try {
-    key = decoder.decode(bytes.subarray(4, at));
-  } catch {
-    return { kind: "error", error: "health message key is not UTF-8" };
+  let key = asciiText(bytes, 4, at);
+  if (key === undefined) {
+    try {
+      key = decoder.decode(bytes.subarray(4, at));
+    } catch {
+      return { kind: "error", error: "health message key is not UTF-8" };
+    }
   }
   const at2 = key.lastIndexOf("@");
   const owner = key.slice(at2 + 1);
-  const version = { epoch: view.getUint32(at), counter: view.getUint32(at + 4) };
+  const version = { epoch: readUint32(bytes, at), counter: readUint32(bytes, at + 4) };
   const flags = bytes[at + 8]!;
   at += 9;
   if (flags & flagTombstone) return { kind: "delta", entry: { key, owner, version, value: undefined } };
@@ -114,10 +181,10 @@ function decodeHealthDelta(bytes: Uint8Array): Decoded {
   if (bytes.length < needed) return truncated;
   const status = statusCodes[bytes[at]!];
   if (status === undefined) return { kind: "error", error: `unknown health status code ${bytes[at]}` };
-  const state: ServiceState = { status, consecutive_failures: view.getUint32(at + 1), checked_at_ms: view.getFloat64(at + 5) };
+  const state: ServiceState = { status, consecutive_failures: readUint32(bytes, at + 1), checked_at_ms: readFloat64(bytes, at + 5) };
   at += 13;
-  if (flags & flagLastSuccess) (state.last_success_ms = view.getFloat64(at)), (at += 8);
-  if (flags & flagLastFailure) state.last_failure_ms = view.getFloat64(at);
+  if (flags & flagLastSuccess) (state.last_success_ms = readFloat64(bytes, at)), (at += 8);
+  if (flags & flagLastFailure) state.last_failure_ms = readFloat64(bytes, at);
   return { kind: "delta", entry: { key, owner, version, value: state } };
 }
 
