@@ -2,14 +2,10 @@
 // no network and no clock.
 
 import { describe, expect, test } from "bun:test";
-import { Swim } from "../../src/gossip/swim.ts";
-import { decodePacket } from "../../src/gossip/codec.ts";
 import { BroadcastQueue } from "../../src/gossip/broadcasts.ts";
 import { pushPullIntervalMs, retransmitLimit, suspicionConfirmationsWanted, suspicionTimeoutMinMs, suspicionTimeoutMs } from "../../src/gossip/math.ts";
-import { Prng } from "../../src/lib/prng.ts";
 import { profiles } from "../../src/config/profiles.ts";
-import { nullDelegate, type SwimEffect, type SwimTimer } from "../../src/gossip/types.ts";
-import type { Alive, PacketMessage } from "../../src/gossip/messages.ts";
+import { SwimScript, sentMessages } from "../support/swim-script.ts";
 
 describe("memberlist formulas", () => {
   test.each([
@@ -73,73 +69,9 @@ describe("BroadcastQueue", () => {
   });
 });
 
-/** A core with a clock we move by hand, and helpers to read its effects. */
-class Script {
-  nowMs = 0;
-  readonly swim: Swim;
-  effects: SwimEffect[] = [];
-
-  constructor(name = "self", gossip = profiles.lan.gossip) {
-    this.swim = new Swim(
-      {
-        name,
-        advertiseHost: "10.0.0.1",
-        advertiseAddr: Uint8Array.of(10, 0, 0, 1),
-        advertisePort: 7946,
-        meta: new Uint8Array(0),
-        gossip,
-        packetOverheadBytes: 0,
-        incarnation: 5,
-      },
-      new Prng(1),
-      nullDelegate,
-      0,
-    );
-    this.collect();
-  }
-
-  collect(): SwimEffect[] {
-    const fresh = this.swim.drain();
-    this.effects.push(...fresh);
-    return fresh;
-  }
-
-  alive(name: string, octet: number, incarnation = 1, port = 7946): Alive {
-    return { type: "alive", incarnation, node: name, addr: Uint8Array.of(10, 0, 0, octet), port, meta: new Uint8Array(0), vsn: Uint8Array.of(1, 5, 2, 0, 0, 0) };
-  }
-
-  receive(...messages: PacketMessage[]): SwimEffect[] {
-    this.swim.handlePacket(this.nowMs, "10.0.0.99:7946", messages);
-    return this.collect();
-  }
-
-  /** Fire every pending timer of `kind` that is due by `untilMs`, in order. */
-  advance(untilMs: number, kinds?: SwimTimer["kind"][]): SwimEffect[] {
-    const out: SwimEffect[] = [];
-    for (;;) {
-      const due = this.effects
-        .filter((e): e is Extract<SwimEffect, { kind: "set-timer" }> => e.kind === "set-timer" && e.atMs <= untilMs && (!kinds || kinds.includes(e.timer.kind)))
-        .sort((a, b) => a.atMs - b.atMs)[0];
-      if (!due) break;
-      this.effects.splice(this.effects.indexOf(due), 1);
-      this.nowMs = Math.max(this.nowMs, due.atMs);
-      this.swim.handleTimer(this.nowMs, due.timer);
-      out.push(...this.collect());
-    }
-    this.nowMs = untilMs;
-    return out;
-  }
-}
-
-function sentMessages(effects: SwimEffect[]): Array<{ to: string; message: PacketMessage }> {
-  return effects.flatMap((e) =>
-    e.kind === "send-packet" ? e.parts.flatMap((part) => decodePacket(part).messages.map((message) => ({ to: e.to, message }))) : [],
-  );
-}
-
 describe("SWIM core", () => {
   test("a new member is announced as a join, and old news is ignored", () => {
-    const s = new Script();
+    const s = new SwimScript();
     const events = s.receive(s.alive("b", 2, 3)).filter((e) => e.kind === "event");
     expect(events.map((e) => e.kind === "event" && e.event.kind)).toEqual(["join"]);
     expect(s.receive(s.alive("b", 2, 2)).filter((e) => e.kind === "event")).toEqual([]);
@@ -147,7 +79,7 @@ describe("SWIM core", () => {
   });
 
   test("an unanswered probe leads to indirect probes, a TCP ping, then suspicion and death", () => {
-    const s = new Script();
+    const s = new SwimScript();
     s.receive(s.alive("b", 2), s.alive("c", 3), s.alive("d", 4), s.alive("e", 5));
     // Run probe rounds until one targets "b".
     let ping: { to: string } | undefined;
@@ -177,7 +109,7 @@ describe("SWIM core", () => {
   });
 
   test("an accusation against this node is refuted with a higher incarnation", () => {
-    const s = new Script();
+    const s = new SwimScript();
     const effects = s.receive({ type: "suspect", incarnation: 9, node: "self", from: "b" });
     expect(s.swim.incarnation()).toBe(10);
     expect(effects.some((e) => e.kind === "event" && e.event.kind === "refuted")).toBe(true);
@@ -185,7 +117,7 @@ describe("SWIM core", () => {
   });
 
   test("dead from the node itself means left; from another, dead", () => {
-    const s = new Script();
+    const s = new SwimScript();
     s.receive(s.alive("b", 2), s.alive("c", 3));
     s.receive({ type: "dead", incarnation: 1, node: "b", from: "b" });
     s.receive({ type: "dead", incarnation: 1, node: "c", from: "b" });
@@ -194,7 +126,7 @@ describe("SWIM core", () => {
   });
 
   test("a live member's name cannot be taken from another address", () => {
-    const s = new Script();
+    const s = new SwimScript();
     s.receive(s.alive("b", 2));
     const effects = s.receive(s.alive("b", 7, 9));
     expect(effects.some((e) => e.kind === "event" && e.event.kind === "conflict")).toBe(true);
@@ -207,7 +139,7 @@ describe("SWIM core", () => {
   });
 
   test("a removed member's tombstone stops stale alive messages", () => {
-    const s = new Script("self", { ...profiles.lan.gossip, gossipToTheDeadMs: 1000 });
+    const s = new SwimScript({ gossip: { ...profiles.lan.gossip, gossipToTheDeadMs: 1000 } });
     s.receive(s.alive("b", 2, 4));
     s.receive({ type: "dead", incarnation: 4, node: "b", from: "c" });
     s.advance(10_000, ["probe"]);
@@ -222,7 +154,7 @@ describe("SWIM core", () => {
   });
 
   test("pings for another node's name get no ack", () => {
-    const s = new Script();
+    const s = new SwimScript();
     const effects = s.receive({ type: "ping", seqNo: 1, node: "someone-else" });
     expect(sentMessages(effects)).toEqual([]);
     expect(s.swim.counters.unexpectedPings).toBe(1);
@@ -231,7 +163,7 @@ describe("SWIM core", () => {
   });
 
   test("a graceful leave announces dead-from-self and reports left", () => {
-    const s = new Script();
+    const s = new SwimScript();
     s.receive(s.alive("b", 2));
     s.swim.leave(s.nowMs);
     const effects = s.collect();
