@@ -67,6 +67,31 @@ interface Result {
   rssMiB: number;
 }
 
+type SteadyState = Pick<Result, "bytesPerNodePerSecond" | "cpuPercent" | "rssMiB">;
+
+/**
+ * Steady state, measured the same way for both implementations: wait for the
+ * start-up news to settle, then bytes sent (by all but the last process, the
+ * one later killed) and CPU over steadySeconds, and RSS at the end.
+ */
+async function steadyState(pids: readonly number[], bytesSent: () => number | Promise<number>): Promise<SteadyState> {
+  await Bun.sleep(settleSeconds * 1000);
+  const before = await bytesSent();
+  const cpuBefore = pids.map((pid) => usage(pid).cpuSeconds);
+  await Bun.sleep(steadySeconds * 1000);
+  const after = await bytesSent();
+  const cpuAfter = pids.map((pid) => usage(pid).cpuSeconds);
+  return {
+    bytesPerNodePerSecond: (after - before) / (nodes - 1) / steadySeconds,
+    cpuPercent: (100 * median(cpuAfter.map((c, i) => c - cpuBefore[i]!))) / steadySeconds,
+    rssMiB: median(pids.map((pid) => usage(pid).rssKiB)) / 1024,
+  };
+}
+
+function result(convergeMs: number, detections: readonly number[], steady: SteadyState): Result {
+  return { convergeMs, detectMsMedian: median([...detections]), detectMsMax: Math.max(...detections), ...steady };
+}
+
 async function ours(dataDir: string): Promise<Result> {
   const ports = await freePorts(nodes * 4);
   const agents: Array<{ name: string; process: ReturnType<typeof Bun.spawn>; api: number; log: string[] }> = [];
@@ -134,13 +159,7 @@ async function ours(dataDir: string): Promise<Result> {
       }
       return total;
     };
-    await Bun.sleep(settleSeconds * 1000);
-    const before = await bytes();
-    const cpuBefore = agents.map((a) => usage(a.process.pid).cpuSeconds);
-    await Bun.sleep(steadySeconds * 1000);
-    const after = await bytes();
-    const cpuAfter = agents.map((a) => usage(a.process.pid).cpuSeconds);
-    const rss = agents.map((a) => usage(a.process.pid).rssKiB);
+    const steady = await steadyState(agents.map((a) => a.process.pid), bytes);
     const victim = agents[nodes - 1]!;
     const killedAt = Date.now();
     victim.process.kill("SIGKILL");
@@ -154,14 +173,7 @@ async function ours(dataDir: string): Promise<Result> {
       }
       return true;
     }, 120_000, 50);
-    return {
-      convergeMs,
-      detectMsMedian: median(detections),
-      detectMsMax: Math.max(...detections),
-      bytesPerNodePerSecond: (after - before) / (nodes - 1) / steadySeconds,
-      cpuPercent: (100 * median(cpuAfter.map((c, i) => c - cpuBefore[i]!))) / steadySeconds,
-      rssMiB: median(rss) / 1024,
-    };
+    return result(convergeMs, detections, steady);
   } finally {
     for (const agent of agents) agent.process.kill("SIGKILL");
   }
@@ -195,13 +207,7 @@ async function go(binary: string): Promise<Result> {
         const stats = [...p.events].reverse().find((e) => e.event === "stats");
         return sum + Number(stats?.udp_sent ?? 0) + Number(stats?.tcp_sent ?? 0);
       }, 0);
-    await Bun.sleep(settleSeconds * 1000);
-    const before = bytes();
-    const cpuBefore = peers.map((p) => usage(p.process.pid).cpuSeconds);
-    await Bun.sleep(steadySeconds * 1000);
-    const after = bytes();
-    const cpuAfter = peers.map((p) => usage(p.process.pid).cpuSeconds);
-    const rss = peers.map((p) => usage(p.process.pid).rssKiB);
+    const steady = await steadyState(peers.map((p) => p.process.pid), bytes);
     const victim = peers[nodes - 1]!;
     const killedAtUs = Date.now() * 1000;
     victim.process.kill("SIGKILL");
@@ -215,14 +221,7 @@ async function go(binary: string): Promise<Result> {
       }
       return true;
     }, 120_000, 50);
-    return {
-      convergeMs,
-      detectMsMedian: median(detections),
-      detectMsMax: Math.max(...detections),
-      bytesPerNodePerSecond: (after - before) / (nodes - 1) / steadySeconds,
-      cpuPercent: (100 * median(cpuAfter.map((c, i) => c - cpuBefore[i]!))) / steadySeconds,
-      rssMiB: median(rss) / 1024,
-    };
+    return result(convergeMs, detections, steady);
   } finally {
     for (const peer of peers) peer.process.kill("SIGKILL");
   }
