@@ -77,8 +77,7 @@ export class LeaseService {
     const raft = this.raft;
     if (!raft) return;
     const nowMs = this.clock.monotonicMs();
-    const { isLeader, ready } = raft.leadership();
-    this.emit(this.manager.setRole(isLeader, ready, nowMs));
+    this.refreshRole(nowMs);
     const { proposals, events } = this.manager.tick(nowMs);
     this.emit(events);
     for (const { nonce, command } of proposals) this.propose(nonce, command);
@@ -123,17 +122,23 @@ export class LeaseService {
    */
   mayAct(lease: LeaseName, token?: number): boolean {
     const nowMs = this.clock.monotonicMs();
-    const raft = this.raft;
-    if (raft) {
-      const { isLeader, ready } = raft.leadership();
-      this.emit(this.manager.setRole(isLeader, ready, nowMs));
-    }
+    this.refreshRole(nowMs);
     return this.manager.mayAct(lease, nowMs, token);
   }
 
-  /** The token this node acts under for `lease`, or 0. */
+  /** The token this node acts under for `lease` right now, or 0. */
   actingToken(lease: LeaseName): number {
-    return this.mayAct(lease) ? this.manager.actingToken(lease, this.clock.monotonicMs()) : 0;
+    const nowMs = this.clock.monotonicMs();
+    this.refreshRole(nowMs);
+    return this.manager.actingToken(lease, nowMs);
+  }
+
+  /** Tell the manager the Raft role as of now, so that a lost leadership stops acting at once. */
+  private refreshRole(nowMs: number): void {
+    const raft = this.raft;
+    if (!raft) return;
+    const { isLeader, ready } = raft.leadership();
+    this.emit(this.manager.setRole(isLeader, ready, nowMs));
   }
 
   view(): LeasesView {
