@@ -224,13 +224,12 @@ dockerTest(
     const history = () => h.service.containers().restart_history.filter((event) => event.container === sick);
     await waitFor("five dry-run restarts and an exhausted budget", () => history().some((event) => event.action === "budget-exhausted"), 15_000);
     expect(history().map((event) => event.action)).toEqual([...new Array(5).fill("would-restart"), "budget-exhausted"]);
-    // Nothing restarts, so the decisions are spaced by the backoff alone: 200, 400, 800, then the 800 ms cap.
+    // Nothing restarts, so no decision comes before its backoff: 200, 400, 800, then the 800 ms cap. (How
+    // much later it comes depends on the machine; the exact schedule is tested in virtual time in
+    // test/unit/docker-core.test.ts.)
     const times = history().map((event) => Date.parse(event.at));
     const gaps = times.slice(1, 5).map((time, i) => time - times[i]!);
-    [200, 400, 800, 800].forEach((backoffMs, i) => {
-      expect(gaps[i]!).toBeGreaterThanOrEqual(backoffMs - 1);
-      expect(gaps[i]!).toBeLessThan(backoffMs + 500);
-    });
+    [200, 400, 800, 800].forEach((backoffMs, i) => expect(gaps[i]!).toBeGreaterThanOrEqual(backoffMs - 1));
     expect((await container.inspect()).State.StartedAt).toBe(startedAt);
     expect(h.service.core.counters.restartsStarted).toBe(0);
     expect(h.service.containers().docker.dry_run).toBe(true);
