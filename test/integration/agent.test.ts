@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePorts } from "../support/ports.ts";
+import { embeddedDefaultEnv } from "../support/agent-process.ts";
 import { waitFor } from "../support/wait.ts";
 
 const repo = join(import.meta.dir, "..", "..");
@@ -14,16 +15,8 @@ const dataDir = mkdtempSync(join(tmpdir(), "constellation-agent-test-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 test("the embedded default agent serves health on both ports and stops cleanly", async () => {
-  const [gossip, raft, api, provider] = await freePorts(4);
-  const env = {
-    ...process.env,
-    BIND_PORT: String(gossip),
-    RAFT_PORT: String(raft),
-    API_PORT: String(api),
-    TRAEFIK_HTTP_PROVIDER_PORT: String(provider),
-    DATA_DIR: dataDir,
-    TS_HOSTNAME: "test-node",
-  };
+  const [gossip, raft, api, provider] = (await freePorts(4)) as [number, number, number, number];
+  const env = embeddedDefaultEnv({ gossip, raft, api, provider }, dataDir, "test-node");
   const agent = Bun.spawn([process.execPath, main, "agent"], { env, stdout: "pipe", stderr: "pipe" });
   try {
     await waitFor("control API health", async () => (await fetch(`http://127.0.0.1:${api}/health`)).ok || undefined);

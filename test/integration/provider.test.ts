@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { providerApi } from "../../src/api/provider.ts";
 import { DockerClient } from "../../src/adapters/docker-client.ts";
+import { embeddedDefaultEnv } from "../support/agent-process.ts";
 import { RoutingService } from "../../src/node/routing-service.ts";
 import {
   bridgeGatewayOf,
@@ -332,18 +333,9 @@ describe("provider on the real Docker bridge gateway", () => {
 
   dockerTest("an agent with the embedded default serves its document on loopback and on the gateway", async () => {
     const gateway = bridgeGatewayOf(await dockerEnv!.docker.getNetwork("bridge").inspect())!;
-    const [gossip, raft, api, provider] = await freePorts(4);
+    const [gossip, raft, api, provider] = (await freePorts(4)) as [number, number, number, number];
     const dataDir = mkdtempSync(join(tmpdir(), "constellation-provider-agent-"));
-    const env = {
-      ...process.env,
-      BIND_PORT: String(gossip),
-      RAFT_PORT: String(raft),
-      API_PORT: String(api),
-      TRAEFIK_HTTP_PROVIDER_PORT: String(provider),
-      DATA_DIR: dataDir,
-      TS_HOSTNAME: "gateway-test",
-      CONSTELLATION_DOCKER_SOCKET_PATH: dockerSocket,
-    };
+    const env = { ...embeddedDefaultEnv({ gossip, raft, api, provider }, dataDir, "gateway-test"), CONSTELLATION_DOCKER_SOCKET_PATH: dockerSocket };
     const agent = Bun.spawn([process.execPath, join(import.meta.dir, "..", "..", "src", "main.ts"), "agent"], { env, stdout: "pipe", stderr: "pipe" });
     try {
       await waitFor("the provider on loopback", () => answers("127.0.0.1", provider!));

@@ -8,7 +8,7 @@
 // asserted.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { type AgentProcess as Agent, AgentProcesses, getJson, mainScript as main } from "../support/agent-process.ts";
+import { type AgentProcess as Agent, AgentProcesses, embeddedDefaultEnv, getJson, mainScript as main } from "../support/agent-process.ts";
 import { waitFor } from "../support/wait.ts";
 import type { RaftPeersView, RaftStatusView } from "../../src/api/raft-api.ts";
 import type { LeasesView } from "../../src/api/lease-api.ts";
@@ -44,8 +44,7 @@ describe("raft in real agents", () => {
     const startedMs = performance.now();
     // No profile flag and no bootstrap flag: the defaults an operator gets.
     const child = Bun.spawn([process.execPath, main, "agent"], {
-      env: { ...process.env, BIND_PORT: String(lone.gossip), RAFT_PORT: String(lone.raft), API_PORT: String(lone.apiPort),
-        TRAEFIK_HTTP_PROVIDER_PORT: String(lone.provider), DATA_DIR: lone.dataDir, TS_HOSTNAME: "lone" },
+      env: embeddedDefaultEnv({ gossip: lone.gossip, raft: lone.raft, api: lone.apiPort, provider: lone.provider }, lone.dataDir, "lone"),
       stdout: "pipe",
       stderr: "inherit",
     });

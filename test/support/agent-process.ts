@@ -84,6 +84,27 @@ export class AgentProcesses {
 }
 
 /**
+ * The environment of `constellation agent` run with nothing but the embedded
+ * default: free ports and a data directory through the original agent's
+ * variable names (BIND_PORT, RAFT_PORT, ...), as an operator would set them.
+ */
+export function embeddedDefaultEnv(
+  ports: { gossip: number; raft: number; api: number; provider: number },
+  dataDir: string,
+  nodeName: string,
+): Record<string, string | undefined> {
+  return {
+    ...agentEnvironment(),
+    BIND_PORT: String(ports.gossip),
+    RAFT_PORT: String(ports.raft),
+    API_PORT: String(ports.api),
+    TRAEFIK_HTTP_PROVIDER_PORT: String(ports.provider),
+    DATA_DIR: dataDir,
+    TS_HOSTNAME: nodeName,
+  };
+}
+
+/**
  * This process's environment without the tests' own CONSTELLATION_TEST_*
  * settings, which an agent would refuse as unknown configuration keys.
  */
