@@ -118,6 +118,9 @@ export class Swim {
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly streams = new Map<number, StreamPurpose>();
   private nextToken = 1;
+  /** Failure news was queued by the input being handled (see flushPromptGossip). */
+  private promptGossip = false;
+  private promptGossipMs = -Infinity;
   private join: { token: number; seeds: string[]; pending: number; successes: number; errors: string[]; attempt: number } | undefined;
   private leaving = false;
   private stopped = false;
@@ -240,6 +243,11 @@ export class Swim {
 
   handleTimer(nowMs: number, timer: SwimTimer): void {
     if (this.stopped) return;
+    this.onTimer(nowMs, timer);
+    this.flushPromptGossip(nowMs);
+  }
+
+  private onTimer(nowMs: number, timer: SwimTimer): void {
     switch (timer.kind) {
       case "probe":
         return this.probeTick(nowMs);
@@ -276,6 +284,7 @@ export class Swim {
       this.counters.packetsHandled++;
       this.handleMessage(nowMs, from, message);
     }
+    this.flushPromptGossip(nowMs);
   }
 
   /** A stream opened by `from` carried `message`; the result, if any, is the reply to write back. */
@@ -613,10 +622,12 @@ export class Swim {
     if (member.state === "suspect" && existing) {
       if (this.confirmSuspicion(nowMs, member.name, existing, suspect.from)) {
         this.queueBroadcast(member.name, encodePacketMessage(suspect));
+        this.promptGossip = true;
       }
       return;
     }
     this.queueBroadcast(member.name, encodePacketMessage(suspect));
+    this.promptGossip = true;
     member.incarnation = suspect.incarnation;
     this.table.setState(member, "suspect", nowMs);
     this.startSuspicion(nowMs, member, suspect.from);
@@ -637,6 +648,7 @@ export class Swim {
       return;
     }
     this.queueBroadcast(member.name, encodePacketMessage(dead));
+    this.promptGossip = true;
     member.incarnation = dead.incarnation;
     this.table.setState(member, dead.from === dead.node ? "left" : "dead", nowMs);
     this.emit({ kind: "leave", member: viewOf(member) });
@@ -678,6 +690,7 @@ export class Swim {
     this.counters.refutes++;
     this.adjustAwareness(1);
     this.queueBroadcast(self.name, this.selfAlive());
+    this.promptGossip = true;
     this.emit({ kind: "refuted", incarnation: self.incarnation });
   }
 
@@ -719,6 +732,27 @@ export class Swim {
   }
 
   // ------------------------------------------------------ gossip, push/pull
+
+  /**
+   * Failure news (a new suspicion, a new confirmation, a death, a
+   * refutation) is gossiped at the end of the input that produced it rather
+   * than at the next gossip tick. memberlist waits for the tick at every hop,
+   * which spreads the moment members learn of a failure over a few gossip
+   * intervals; here each hop costs only the network's delay, so every
+   * member's suspicion starts (and a death is known) almost together, and a
+   * refutation reaches the accused's accusers sooner. The early round only
+   * sends earlier transmissions the queue would have sent anyway (each news
+   * item keeps its transmit limit), and rounds ahead of the tick are at least
+   * a quarter of a gossip interval apart: a burst of failure news adds at most
+   * four rounds per gossip interval, and steady state adds none.
+   */
+  private flushPromptGossip(nowMs: number): void {
+    if (!this.promptGossip) return;
+    this.promptGossip = false;
+    if (nowMs - this.promptGossipMs < this.options.gossip.gossipIntervalMs / 4) return;
+    this.promptGossipMs = nowMs;
+    this.gossipRound(nowMs);
+  }
 
   private gossipRound(nowMs: number): void {
     const g = this.options.gossip;
