@@ -183,15 +183,15 @@ export class BunGossipTransport implements GossipTransport {
     }
   }
 
-  openStream(to: string, timeoutMs: number, done: (result: StreamConnection | string) => void): void {
+  openStream(to: string, timeoutMs: number, done: (result: StreamConnection | string, refused?: boolean) => void): void {
     const target = parseHostPort(to, 0);
     if (typeof target === "string" || target.port === 0) return done(`bad address ${to}`);
     let settled = false;
-    const settle = (result: StreamConnection | string) => {
+    const settle = (result: StreamConnection | string, refused = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      done(result);
+      done(result, refused);
     };
     const timer = setTimeout(() => settle(`no connection to ${to} within ${timeoutMs} ms`), timeoutMs);
     const handlers = BunGossipTransport.socketHandlers(() => this);
@@ -207,14 +207,24 @@ export class BunGossipTransport implements GossipTransport {
           settle(connection);
         },
         connectError(_socket, error) {
-          settle(`cannot connect to ${to}: ${error.message}`);
+          settle(`cannot connect to ${to}: ${connectErrorText(error)}`, isRefused(error));
         },
       },
-    }).catch((error: Error) => settle(`cannot connect to ${to}: ${error.message}`));
+    }).catch((error: Error) => settle(`cannot connect to ${to}: ${connectErrorText(error)}`, isRefused(error)));
   }
 
   close(): void {
     this.listener.stop(true);
     this.udpSocket.close();
   }
+}
+
+function isRefused(error: Error): boolean {
+  return (error as Error & { code?: string }).code === "ECONNREFUSED";
+}
+
+/** Bun says only "Failed to connect"; the code says why. */
+function connectErrorText(error: Error): string {
+  const code = (error as Error & { code?: string }).code;
+  return code ? `${error.message} (${code})` : error.message;
 }

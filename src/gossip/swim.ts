@@ -310,8 +310,12 @@ export class Swim {
     }
   }
 
-  /** The outcome of a stream this core asked for: the peer's reply, or an error string. */
-  handleStreamReply(nowMs: number, requestId: number, reply: StreamMessage | string): void {
+  /**
+   * The outcome of a stream this core asked for: the peer's reply, or an
+   * error string, with `refused` when the peer's host answered that nothing
+   * listens on its gossip port.
+   */
+  handleStreamReply(nowMs: number, requestId: number, reply: StreamMessage | string, refused = false): void {
     const purpose = this.streams.get(requestId);
     this.streams.delete(requestId);
     if (!purpose) return;
@@ -319,7 +323,10 @@ export class Swim {
       case "tcp-ping":
         if (typeof reply !== "string" && reply.type === "ack" && reply.seqNo === purpose.seqNo) {
           this.ackReceived(purpose.seqNo);
+        } else if (typeof reply === "string" && refused) {
+          this.probeRefused(nowMs, purpose.seqNo);
         }
+        this.flushPromptGossip(nowMs);
         return;
       case "push-pull": {
         const ok = typeof reply !== "string" && reply.type === "push-pull";
@@ -391,6 +398,27 @@ export class Swim {
     }
   }
 
+  /**
+   * The TCP fallback ping of the current probe was refused: the target's
+   * host is up and answered that nothing listens on the member's gossip port,
+   * and its UDP ping had already gone unanswered for the probe timeout. That
+   * is a direct answer, stronger than the silence the rest of the round
+   * waits for, so the target is suspected now instead of at the end of the
+   * probe interval (memberlist waits it out). Only the start of the
+   * suspicion moves: the member still has the whole suspicion timeout, with
+   * Lifeguard's confirmations, to refute. A machine that is down, or a
+   * partition, gives no answer and takes the usual path. Our own network
+   * delivered the answer, so local health is not penalised for the nacks
+   * that have not arrived yet.
+   */
+  private probeRefused(nowMs: number, seqNo: number): void {
+    const probe = this.probe;
+    if (!probe || probe.seqNo !== seqNo || probe.acked) return;
+    this.probe = undefined;
+    this.ackHandlers.delete(seqNo);
+    this.suspectProbed(nowMs, probe);
+  }
+
   /** Close the previous probe round: adjust local health and suspect an unanswered target. */
   private finishProbe(nowMs: number): void {
     const probe = this.probe;
@@ -399,6 +427,10 @@ export class Swim {
     this.ackHandlers.delete(probe.seqNo);
     // Lifeguard: missing nacks mean our own network is suspect, not only the target.
     this.adjustAwareness(probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1);
+    this.suspectProbed(nowMs, probe);
+  }
+
+  private suspectProbed(nowMs: number, probe: ProbeRound): void {
     const target = this.table.get(probe.target);
     if (!target || (target.state !== "alive" && target.state !== "suspect")) return;
     // Like memberlist, accuse the incarnation that was probed: if the member

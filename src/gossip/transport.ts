@@ -26,7 +26,11 @@ export interface GossipTransport {
   readonly localAddress: string;
   setHandlers(handlers: TransportHandlers): void;
   sendPacket(to: string, bytes: Uint8Array): void;
-  /** Connect to `to`; `done` gets the connection or why it could not be made within `timeoutMs`. */
-  openStream(to: string, timeoutMs: number, done: (result: StreamConnection | string) => void): void;
+  /**
+   * Connect to `to`; `done` gets the connection or why it could not be made
+   * within `timeoutMs`, with `refused` true when the peer's host answered
+   * that nothing listens on that port (TCP reset, ECONNREFUSED).
+   */
+  openStream(to: string, timeoutMs: number, done: (result: StreamConnection | string, refused?: boolean) => void): void;
   close(): void;
 }

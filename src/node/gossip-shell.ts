@@ -302,7 +302,7 @@ export class GossipShell {
     }
     this.outbound++;
     let finished = false;
-    const finish = (reply: StreamMessage | string, connection?: StreamConnection) => {
+    const finish = (reply: StreamMessage | string, connection?: StreamConnection, refused = false) => {
       if (finished) return;
       finished = true;
       this.outbound--;
@@ -310,12 +310,12 @@ export class GossipShell {
       connection?.end();
       if (!expectReply && typeof reply !== "string") return;
       if (typeof reply === "string") this.counters.streamErrors++;
-      this.core.handleStreamReply(this.now(), requestId, reply);
+      this.core.handleStreamReply(this.now(), requestId, reply, refused);
       this.run();
     };
     const deadline = this.wakeups.after(deadlineMs, () => finish(`no answer from ${to} within ${deadlineMs} ms`));
-    this.transport.openStream(to, deadlineMs, (result) => {
-      if (typeof result === "string") return finish(result);
+    this.transport.openStream(to, deadlineMs, (result, refused) => {
+      if (typeof result === "string") return finish(result, undefined, refused === true);
       if (finished) return result.end();
       result.write(this.encodeFrame(message));
       if (!expectReply) return finish({ type: "err", error: "" }, result);

@@ -6,6 +6,9 @@
 import { assert } from "../../src/lib/assert.ts";
 import type { Simulation } from "./kernel.ts";
 
+/** What connecting to a node that is down gets: its host answers, nothing listens (a crashed process). */
+export const connectionRefused = "connection refused";
+
 export interface NetworkFaults {
   /** Probability that a datagram is lost. */
   lossRate: number;
@@ -151,7 +154,7 @@ export class SimNetwork {
     const delay = this.sampleDelay() * 2;
     this.sim.after(delay, `connect ${from}->${to}`, () => {
       const endpoint = this.endpoints.get(to);
-      if (!endpoint || !endpoint.up()) return done("connection refused");
+      if (!endpoint || !endpoint.up()) return done(connectionRefused);
       if (!this.connected(from, to) || !this.connected(to, from)) return done("connection timed out");
       const local = new SimStreamEnd(this, from, to);
       const remote = new SimStreamEnd(this, to, from);

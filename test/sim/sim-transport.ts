@@ -3,7 +3,7 @@
 
 import type { GossipTransport, StreamConnection, TransportHandlers } from "../../src/gossip/transport.ts";
 import type { NodeContext } from "./cluster.ts";
-import type { SimStreamEnd } from "./network.ts";
+import { connectionRefused, type SimStreamEnd } from "./network.ts";
 
 class SimConnection implements StreamConnection {
   onData: (bytes: Uint8Array) => void = () => {};
@@ -54,7 +54,7 @@ export class SimGossipTransport implements GossipTransport {
     this.context.sendDatagram(to, bytes);
   }
 
-  openStream(to: string, timeoutMs: number, done: (result: StreamConnection | string) => void): void {
+  openStream(to: string, timeoutMs: number, done: (result: StreamConnection | string, refused?: boolean) => void): void {
     let settled = false;
     const timer = this.context.setTimer(timeoutMs, "connect-timeout", () => {
       if (settled) return;
@@ -68,7 +68,8 @@ export class SimGossipTransport implements GossipTransport {
       }
       settled = true;
       this.context.cancelTimer(timer);
-      done(typeof result === "string" ? `cannot connect to ${to}: ${result}` : new SimConnection(result));
+      if (typeof result === "string") return done(`cannot connect to ${to}: ${result}`, result === connectionRefused);
+      done(new SimConnection(result));
     });
   }
 

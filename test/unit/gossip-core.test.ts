@@ -108,6 +108,63 @@ describe("SWIM core", () => {
     expect(s.swim.member("b")?.state).toBe("dead");
   });
 
+  test("a refused TCP ping suspects the target at once, without a local-health penalty; a silent one waits for the round", () => {
+    for (const refused of [true, false]) {
+      const s = new SwimScript();
+      s.receive(s.alive("b", 2), s.alive("c", 3), s.alive("d", 4), s.alive("e", 5));
+      let ping: { to: string } | undefined;
+      let nextProbeMs = 0;
+      for (let round = 0; round < 8 && !ping; round++) {
+        const effects = s.advance(s.nowMs + 1000, ["probe"]);
+        ping = sentMessages(effects).find((m) => m.message.type === "ping" && m.message.node === "b");
+        for (const e of effects) if (e.kind === "set-timer" && e.timer.kind === "probe") nextProbeMs = e.atMs;
+      }
+      expect(ping?.to).toBe("10.0.0.2:7946");
+      const timeout = s.advance(s.nowMs + 500, ["probe-timeout"]);
+      const tcpPing = timeout.find((e) => e.kind === "stream" && e.message.type === "ping");
+      if (tcpPing?.kind !== "stream") throw new Error("no TCP fallback ping");
+      s.nowMs += 1;
+      // Earlier rounds to members that never answer in this script raised it already.
+      const healthBefore = s.swim.healthScore();
+      s.swim.handleStreamReply(s.nowMs, tcpPing.requestId, "cannot connect to 10.0.0.2:7946: Failed to connect (ECONNREFUSED)", refused);
+      const answered = s.collect();
+      if (refused) {
+        expect(s.swim.member("b")?.state).toBe("suspect");
+        expect(s.swim.member("b")?.stateChangeMs).toBe(s.nowMs);
+        // The news leaves at once, not at the next gossip tick.
+        expect(sentMessages(answered).some((m) => m.message.type === "suspect" && m.message.node === "b")).toBe(true);
+        // The helpers' nacks arrive later: they are not counted as missing when the round ends.
+        s.advance(nextProbeMs, ["probe"]);
+        expect(s.swim.healthScore()).toBe(healthBefore);
+      } else {
+        expect(s.swim.member("b")?.state).toBe("alive");
+        s.advance(nextProbeMs, ["probe"]);
+        expect(s.swim.member("b")?.state).toBe("suspect");
+        expect(s.swim.healthScore()).toBeGreaterThan(healthBefore);
+      }
+    }
+  });
+
+  test("failure news is gossiped at once, at most one early round per quarter gossip interval", () => {
+    const s = new SwimScript();
+    s.receive(s.alive("b", 2), s.alive("c", 3), s.alive("d", 4), s.alive("e", 5), s.alive("f", 6));
+    expect(s.drainBroadcasts()).toBe(true);
+    const deaths = (effects: ReturnType<SwimScript["collect"]>) =>
+      sentMessages(effects).filter((m) => m.message.type === "dead").map((m) => (m.message as { node: string }).node);
+    // A death arriving between ticks leaves in the same step, to gossipNodes members.
+    const first = s.receive({ type: "dead", incarnation: 1, node: "b", from: "c" });
+    expect(deaths(first).length).toBe(s.gossip.gossipNodes);
+    expect(new Set(deaths(first))).toEqual(new Set(["b"]));
+    // Another within a quarter interval waits for the tick.
+    s.nowMs += s.gossip.gossipIntervalMs / 4 - 1;
+    expect(deaths(s.receive({ type: "dead", incarnation: 1, node: "c", from: "d" }))).toEqual([]);
+    expect(deaths(s.advance(s.nowMs + s.gossip.gossipIntervalMs, ["gossip"]))).toContain("c");
+    // News already known sends nothing early.
+    s.nowMs += s.gossip.gossipIntervalMs;
+    expect(s.drainBroadcasts()).toBe(true);
+    expect(s.receive({ type: "dead", incarnation: 1, node: "b", from: "e" })).toEqual([]);
+  });
+
   test("an accusation against this node is refuted with a higher incarnation", () => {
     const s = new SwimScript();
     const effects = s.receive({ type: "suspect", incarnation: 9, node: "self", from: "b" });
