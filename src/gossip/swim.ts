@@ -356,7 +356,7 @@ export class Swim {
     this.addAckHandler(nowMs, seqNo, { kind: "probe", target: target.name }, g.probeIntervalMs * scale);
     const ping = this.pingFor(seqNo, target);
     if (target.state === "alive") {
-      this.sendPacket(addressOf(target), encodePacketMessage(ping), target);
+      this.sendPacket(addressOf(target), encodePacketMessage(ping), undefined);
     } else {
       // A suspect gets the accusation with the ping, so it can refute at once.
       const suspect: Suspect = { type: "suspect", incarnation: target.incarnation, node: target.name, from: this.options.name };
@@ -389,7 +389,7 @@ export class Swim {
         nack,
         ...this.sourceFields(),
       };
-      this.sendPacket(addressOf(helper), encodePacketMessage(request), helper);
+      this.sendPacket(addressOf(helper), encodePacketMessage(request), undefined);
     }
     if ((this.options.tcpPings ?? true) && protocolMaxOf(target) >= 3) {
       const requestId = this.nextSequence();
@@ -510,7 +510,7 @@ export class Swim {
       return;
     }
     const replyTo = this.replyAddress(from, ping.sourceAddr, ping.sourcePort);
-    this.sendPacket(replyTo, encodePacketMessage({ type: "ack", seqNo: ping.seqNo, payload: new Uint8Array(0) }), this.memberAt(replyTo));
+    this.sendPacket(replyTo, encodePacketMessage({ type: "ack", seqNo: ping.seqNo, payload: new Uint8Array(0) }), undefined);
   }
 
   private onIndirectPing(nowMs: number, from: string, request: IndirectPing): void {
@@ -522,7 +522,7 @@ export class Swim {
     this.addAckHandler(nowMs, seqNo, { kind: "relay", requester, requesterSeqNo: request.seqNo, nackWanted: request.nack }, lifetimeMs);
     const target = host.includes(":") ? `[${host}]:${request.port}` : `${host}:${request.port}`;
     const ping: Ping = { type: "ping", seqNo, node: request.node, ...this.sourceFields() };
-    this.sendPacket(target, encodePacketMessage(ping), this.table.get(request.node));
+    this.sendPacket(target, encodePacketMessage(ping), undefined);
     if (request.nack) this.setTimer(nowMs + this.options.gossip.probeTimeoutMs, { kind: "relay-nack", seqNo });
   }
 
@@ -531,10 +531,6 @@ export class Swim {
     const host = bytesToIp(sourceAddr);
     if (host === undefined) return from;
     return host.includes(":") ? `[${host}]:${sourcePort}` : `${host}:${sourcePort}`;
-  }
-
-  private memberAt(address: string): Member | undefined {
-    return this.table.at(address);
   }
 
   // ------------------------------------------------- alive / suspect / dead
@@ -908,13 +904,24 @@ export class Swim {
 
   // ---------------------------------------------------------------- output
 
-  private sendPacket(to: string, message: Uint8Array, target: Member | undefined): void {
-    this.sendParts(to, [message], target);
+  /**
+   * Send one message, topped up with queued broadcasts. `member` is set only
+   * where memberlist sends to a member rather than to an address, which is
+   * where it adds a CRC (when the member speaks protocol 5): gossip rounds and
+   * the ping-with-accusation to a suspect. Pings to live members, indirect
+   * ping requests and their relays, acks and nacks go to addresses, and
+   * memberlist finds a member for an address only when members are named by
+   * their bare IP, so in practice it sends those without a CRC; so do we,
+   * which keeps the two implementations' packets byte for byte alike. UDP's
+   * own checksum covers them, and AES-GCM does when a key is set.
+   */
+  private sendPacket(to: string, message: Uint8Array, member: Member | undefined): void {
+    this.sendParts(to, [message], member);
   }
 
   /** Send `parts`, topped up with queued broadcasts that fit in the packet budget. */
-  private sendParts(to: string, parts: Uint8Array[], target: Member | undefined): void {
-    const crc = target !== undefined && protocolMaxOf(target) >= 5;
+  private sendParts(to: string, parts: Uint8Array[], member: Member | undefined): void {
+    const crc = member !== undefined && protocolMaxOf(member) >= 5;
     const used = parts.reduce((sum, part) => sum + part.length + compoundPartBytes, 0);
     const limit =
       this.options.gossip.packetBytesMax - this.options.packetOverheadBytes - compoundHeaderBytes - used - (crc ? crcHeaderBytes : 0);
