@@ -69,6 +69,7 @@ export interface GossipCounters {
   labelMismatches: number;
   streamErrors: number;
   streamBytesSent: number;
+  streamFramesSent: number;
 }
 
 export class GossipShell {
@@ -89,6 +90,7 @@ export class GossipShell {
     labelMismatches: 0,
     streamErrors: 0,
     streamBytesSent: 0,
+    streamFramesSent: 0,
   };
   /** Set by the owner to hear about membership changes. */
   onEvent: (event: MemberEvent) => void = () => {};
@@ -286,6 +288,7 @@ export class GossipShell {
     let frame = encodeStreamMessage(message, { compress: this.options.compress ?? true });
     if (this.options.encryption) frame = encryptStreamFrame(this.options.encryption, frame, this.options.randomBytes(nonceBytes));
     this.counters.streamBytesSent += frame.length;
+    this.counters.streamFramesSent++;
     if (this.label.length === 0) return frame;
     const header = encodeLabelHeader(this.label);
     const out = new Uint8Array(header.length + frame.length);
