@@ -1,11 +1,12 @@
 // Real processes on loopback: N of our agents and N hashicorp/memberlist
 // nodes (mlpeer), same profile, measured side by side in one run: time until
-// every process sees every member after start, time from kill -9 of one
-// member until every other marks it failed, steady-state gossip bandwidth
+// every process sees every member after start, time from kill -9 of a
+// member until every other marks it failed (several members, one after
+// another), steady-state gossip bandwidth
 // per node, and CPU and RSS per process.
 //
 //   npx bun bench/gossip-real.ts [--nodes 10] [--profile lan|local] [--steady-seconds 60]
-//                                [--settle-seconds 15] [--binary dist/constellation-linux-x64]
+//                                [--settle-seconds 2 push/pull intervals + 5] [--kills 6] [--binary dist/constellation-linux-x64]
 //
 // Our agents run from source unless --binary names a compiled build (what
 // nodes run; it starts faster). The Go nodes carry metadata of the same size
@@ -15,6 +16,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { profiles } from "../src/config/profiles.ts";
+import type { ProfileName } from "../src/config/schema.ts";
 import { Mlpeer, mlpeerBinary } from "../test/support/mlpeer.ts";
 import { freePorts } from "../test/support/ports.ts";
 import { waitFor } from "../test/support/wait.ts";
@@ -26,10 +29,29 @@ function flag(name: string, fallback: string): string {
 
 const nodes = Number(flag("nodes", "10"));
 const profile = flag("profile", "lan");
+if (!(profile in profiles)) throw new Error(`unknown profile ${profile}: one of ${Object.keys(profiles).join(", ")}`);
 const steadySeconds = Number(flag("steady-seconds", "60"));
-/** Wait after convergence so the news of the start-up has finished travelling before steady state is measured. */
-const settleSeconds = Number(flag("settle-seconds", "15"));
+/**
+ * Wait after convergence before steady state is measured: the news of the
+ * start-up must have finished travelling, and memberlist's push/pull timer
+ * waits a random stagger and then a whole interval before its first
+ * exchange, so a Go node is only in its steady push/pull rhythm two
+ * intervals after it started. Measuring earlier under-counts its streams.
+ */
+const settleSeconds = Number(flag("settle-seconds", String((2 * profiles[profile as ProfileName].gossip.pushPullIntervalMs) / 1000 + 5)));
 const ourBinary = flag("binary", "");
+/**
+ * Members killed one after another; detection figures are over every
+ * survivor's time for every kill. One kill is mostly luck (how soon some
+ * member happens to probe the victim), several give a median worth comparing.
+ */
+const kills = Math.max(1, Math.min(nodes - 3, Number(flag("kills", "6"))));
+/**
+ * Pause after each kill's detection, so news of one death has settled and
+ * the probers' local health (Lifeguard's awareness, raised by the failed
+ * probes) has recovered before the next.
+ */
+const betweenKillsMs = 10_000;
 /** The metadata our first agent gossips; the Go nodes carry the same bytes, so push/pull moves the same data. */
 let ourMeta = "";
 /**
@@ -88,6 +110,12 @@ async function steadyState(pids: readonly number[], bytesSent: () => number | Pr
   };
 }
 
+/** One kill's detection times (ms after the kill), first / median / last survivor. */
+function describeKill(times: readonly number[]): string {
+  const sorted = [...times].sort((a, b) => a - b);
+  return `first ${sorted[0]!.toFixed(0)} ms, median ${median(sorted).toFixed(0)} ms, last ${sorted[sorted.length - 1]!.toFixed(0)} ms`;
+}
+
 function result(convergeMs: number, detections: readonly number[], steady: SteadyState): Result {
   return { convergeMs, detectMsMedian: median([...detections]), detectMsMax: Math.max(...detections), ...steady };
 }
@@ -142,13 +170,6 @@ async function ours(dataDir: string): Promise<Result> {
       return true;
     }, 120_000, 50);
     const convergeMs = convergedWallMs - startedWallMs;
-    const first = await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/members`)).json() as { members: Array<{ meta_base64: string }> };
-    ourMeta = Buffer.from(first.members[0]!.meta_base64, "base64").toString("utf8");
-    // Push/pull streams are compressed, so the Go nodes return incompressible
-    // state of the size ours has after compression: both move the same bytes.
-    const stateBytes = ((await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/gossip`)).json()) as { state_bytes_compressed: number })
-      .state_bytes_compressed;
-    ourState = randomBytes(Math.ceil((stateBytes * 3) / 4)).toString("base64").slice(0, stateBytes);
     const statsOf = async (api: number) =>
       ((await (await fetch(`http://127.0.0.1:${api}/api/v1/gossip`)).json()) as { counters: Record<string, number> }).counters;
     const bytes = async () => {
@@ -160,19 +181,35 @@ async function ours(dataDir: string): Promise<Result> {
       return total;
     };
     const steady = await steadyState(agents.map((a) => a.process.pid), bytes);
-    const victim = agents[nodes - 1]!;
-    const killedAt = Date.now();
-    victim.process.kill("SIGKILL");
+    // Read after the steady window, when the replicated state has its
+    // steady size (metadata, Raft's cluster id): push/pull streams are
+    // compressed, so the Go nodes return incompressible state of the size
+    // ours has after compression, and both move the same bytes.
+    const first = await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/members`)).json() as { members: Array<{ meta_base64: string }> };
+    ourMeta = Buffer.from(first.members[0]!.meta_base64, "base64").toString("utf8");
+    const stateBytes = ((await (await fetch(`http://127.0.0.1:${agents[0]!.api}/api/v1/gossip`)).json()) as { state_bytes_compressed: number })
+      .state_bytes_compressed;
+    ourState = randomBytes(Math.ceil((stateBytes * 3) / 4)).toString("base64").slice(0, stateBytes);
+    console.log(`  ours: metadata ${ourMeta.length} bytes, replicated state ${stateBytes} bytes compressed (the Go nodes get the same sizes)`);
     const detections: number[] = [];
-    await waitFor("every agent to mark the victim dead", () => {
-      detections.length = 0;
-      for (const agent of agents.slice(0, -1)) {
-        const line = agent.log.find((l) => l.includes('"member dead"') && l.includes(`"member":"${victim.name}"`));
-        if (!line) return undefined;
-        detections.push(Date.parse((JSON.parse(line) as { ts: string }).ts) - killedAt);
-      }
-      return true;
-    }, 120_000, 50);
+    for (let round = 0; round < kills; round++) {
+      const victim = agents[nodes - 1 - round]!;
+      const survivors = agents.slice(0, nodes - 1 - round);
+      const killedAt = Date.now();
+      victim.process.kill("SIGKILL");
+      const times = await waitFor(`every agent to mark ${victim.name} dead`, () => {
+        const found: number[] = [];
+        for (const agent of survivors) {
+          const line = agent.log.find((l) => l.includes('"member dead"') && l.includes(`"member":"${victim.name}"`));
+          if (!line) return undefined;
+          found.push(Date.parse((JSON.parse(line) as { ts: string }).ts) - killedAt);
+        }
+        return found;
+      }, 120_000, 50);
+      detections.push(...times);
+      console.log(`  ours: kill of ${victim.name}: ${describeKill(times)}`);
+      await Bun.sleep(betweenKillsMs);
+    }
     return result(convergeMs, detections, steady);
   } finally {
     for (const agent of agents) agent.process.kill("SIGKILL");
@@ -187,20 +224,29 @@ async function go(binary: string): Promise<Result> {
     const args = ["-profile", profile, "-members-every", "0", "-stats", "-quiet", "-meta", ourMeta, "-state", ourState];
     if (i > 0) args.push("-join", `127.0.0.1:${ports[0]}`);
     peers.push(Mlpeer.start(binary, { name: `go${i}`, port: ports[i]!, args }));
+    // mlpeer tries its join once (ours retry), so the seed must listen first.
+    if (i === 0) await waitFor("the first Go node to listen", () => peers[0]!.events.some((e) => e.event === "started"), 10_000, 5);
   }
   try {
     let convergedUs = 0;
+    const joinedBy = (peer: Mlpeer) => {
+      const joined = new Map<unknown, number>();
+      for (const event of peer.events) if (event.event === "join") joined.set(event.name, event.ts_us);
+      return joined;
+    };
     await waitFor("Go nodes to see each other", () => {
       let latest = 0;
       for (const peer of peers) {
-        const joined = new Map<unknown, number>();
-        for (const event of peer.events) if (event.event === "join") joined.set(event.name, event.ts_us);
+        const joined = joinedBy(peer);
         if (joined.size < nodes) return undefined;
         latest = Math.max(latest, ...joined.values());
       }
       convergedUs = latest;
       return true;
-    }, 120_000, 50);
+    }, 120_000, 50).catch((error: Error) => {
+      const state = peers.map((p) => `${p.name}: sees ${joinedBy(p).size}, exit ${p.process.exitCode ?? "-"}, stderr ${JSON.stringify(p.stderr.slice(-300))}`);
+      throw new Error(`${error.message}\n  ${state.join("\n  ")}`);
+    });
     const convergeMs = convergedUs / 1000 - startedWallMs;
     const bytes = () =>
       peers.slice(0, -1).reduce((sum, p) => {
@@ -208,19 +254,25 @@ async function go(binary: string): Promise<Result> {
         return sum + Number(stats?.udp_sent ?? 0) + Number(stats?.tcp_sent ?? 0);
       }, 0);
     const steady = await steadyState(peers.map((p) => p.process.pid), bytes);
-    const victim = peers[nodes - 1]!;
-    const killedAtUs = Date.now() * 1000;
-    victim.process.kill("SIGKILL");
     const detections: number[] = [];
-    await waitFor("every Go node to mark the victim failed", () => {
-      detections.length = 0;
-      for (const peer of peers.slice(0, -1)) {
-        const event = peer.events.find((e) => e.event === "leave" && e.name === victim.name);
-        if (!event) return undefined;
-        detections.push((event.ts_us - killedAtUs) / 1000);
-      }
-      return true;
-    }, 120_000, 50);
+    for (let round = 0; round < kills; round++) {
+      const victim = peers[nodes - 1 - round]!;
+      const survivors = peers.slice(0, nodes - 1 - round);
+      const killedAtUs = Date.now() * 1000;
+      victim.process.kill("SIGKILL");
+      const times = await waitFor(`every Go node to mark go${nodes - 1 - round} failed`, () => {
+        const found: number[] = [];
+        for (const peer of survivors) {
+          const event = peer.events.find((e) => e.event === "leave" && e.name === `go${nodes - 1 - round}`);
+          if (!event) return undefined;
+          found.push((event.ts_us - killedAtUs) / 1000);
+        }
+        return found;
+      }, 120_000, 50);
+      detections.push(...times);
+      console.log(`  Go: kill of ${victim.name}: ${describeKill(times)}`);
+      await Bun.sleep(betweenKillsMs);
+    }
     return result(convergeMs, detections, steady);
   } finally {
     for (const peer of peers) peer.process.kill("SIGKILL");
