@@ -12,8 +12,7 @@
 // are given as median / worst); 1,000 nodes run one. Compression
 // (memberlist's LAN default) is on for 10 and 100 nodes and off for 1,000 by
 // default: the join storm of 1,000 nodes is about a million packets, and
-// LZW on each of them makes that size take about 1.6 times as long to
-// simulate (see the note printed at the end).
+// LZW on each of them makes that size markedly slower to simulate.
 //
 // Run: npx bun bench/gossip-sim.ts [sizes...] [--compress | --no-compress]
 
@@ -165,6 +164,6 @@ console.log(
   "\nVirtual times, median / worst over the seeds (all know all: from the simultaneous start; newcomer:" +
     "\nfrom its start; crash: from the crash). B/node/s: bytes each node sends per second at steady state" +
     "\n(median); UDP as the shell counts it (probes, gossip), TCP the stream bytes it writes (push/pull)." +
-    "\nSimulator cost: with compression on, lzwDecompress (src/gossip/lzw.ts) takes about a third of the" +
-    "\ntime at 1,000 nodes, most of it making a subarray view for every code it copies out.",
+    "\nCompression is off at 1,000 nodes unless --compress is given, to keep the run short: push/pull" +
+    "\nbytes at that size are therefore uncompressed.",
 );
