@@ -112,6 +112,7 @@ export class SimNode {
 
   start(): void {
     assert(!this.process, `${this.address} is already running`);
+    this.network.setHostDown(this.address, false);
     const epoch = ++this.epoch;
     const alive = () => this.epoch === epoch && this.process !== undefined;
     const context: NodeContext = {
@@ -171,8 +172,10 @@ export class SimNode {
     });
   }
 
-  crash(): void {
+  /** Stop the process at once; with `hostDown`, its whole machine (connections then go unanswered, not refused). */
+  crash(hostDown = false): void {
     assert(this.process, `${this.address} is not running`);
+    this.network.setHostDown(this.address, hostDown);
     this.process = undefined;
     this.epoch++;
     this.pausedUntilMs = -Infinity;

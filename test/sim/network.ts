@@ -95,6 +95,15 @@ export class SimNetwork {
     this.faults = { ...faults };
   }
 
+  /** Addresses whose whole machine is down: connecting gets no answer, as opposed to a refusal. */
+  private readonly hostsDown = new Set<string>();
+
+  /** A crashed node's machine is down (true) or only its process (false, the default). */
+  setHostDown(address: string, down: boolean): void {
+    if (down) this.hostsDown.add(address);
+    else this.hostsDown.delete(address);
+  }
+
   attach(address: string, endpoint: Endpoint): void {
     assert(!this.endpoints.has(address), `address ${address} already attached`);
     this.endpoints.set(address, endpoint);
@@ -154,7 +163,7 @@ export class SimNetwork {
     const delay = this.sampleDelay() * 2;
     this.sim.after(delay, `connect ${from}->${to}`, () => {
       const endpoint = this.endpoints.get(to);
-      if (!endpoint || !endpoint.up()) return done(connectionRefused);
+      if (!endpoint || !endpoint.up()) return done(this.hostsDown.has(to) ? "connection timed out" : connectionRefused);
       if (!this.connected(from, to) || !this.connected(to, from)) return done("connection timed out");
       const local = new SimStreamEnd(this, from, to);
       const remote = new SimStreamEnd(this, to, from);

@@ -2,7 +2,8 @@
 // cluster at 5 % packet loss runs for 30 virtual minutes without a single
 // false "dead"; without TCP fallback pings suspicions happen all the time and
 // must be refuted (and a rare false "dead" must not stick); and every crashed
-// node is declared dead by every live node within the bound that memberlist's
+// node (its process, which refuses connections, or its whole machine, which
+// does not answer) is declared dead by every live node within the bound that memberlist's
 // formulas give (bounds.ts: detectionBoundMs). A failing run prints
 // `SEED=<n> bun test <file>` to replay it.
 
@@ -75,8 +76,9 @@ function healthyRunWithoutTcpPings(seed: number, size: number): void {
 }
 
 /**
- * Crash one to three nodes (at once or a few seconds apart) in a cluster of
- * 5 to 20 at up to 5 % loss; every live node must declare each of them dead
+ * Crash one to three nodes (at once or a few seconds apart; each its process
+ * or its whole machine) in a cluster of 5 to 20 at up to 5 % loss; every
+ * live node must declare each of them dead
  * within detectionBoundMs(n), and no live node may be declared dead.
  */
 function crashRun(seed: number): void {
@@ -92,8 +94,11 @@ function crashRun(seed: number): void {
   const crashedAtMs = new Map<string, number>();
   for (const victim of victims) {
     const atMs = cluster.sim.nowMs + (prng.chance(0.5) ? 0 : prng.int(5_000));
+    // A crashed process refuses connections (and is suspected as soon as its
+    // TCP fallback ping is refused); a machine that is down does not answer.
+    const hostDown = prng.chance(0.5);
     crashedAtMs.set(victim.name, atMs);
-    cluster.sim.at(atMs, `crash ${victim.name}`, () => cluster.crash(victim));
+    cluster.sim.at(atMs, `crash ${victim.name}${hostDown ? " (machine down)" : ""}`, () => cluster.crash(victim, hostDown));
   }
   const boundMs = detectionBoundMs(g, size);
   const lastCrashMs = Math.max(...crashedAtMs.values());

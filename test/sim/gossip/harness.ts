@@ -286,9 +286,10 @@ export class GossipCluster {
     for (const node of this.nodes) node.sim.start();
   }
 
-  crash(node: GossipNode): void {
+  /** Crash a node's process (connections to it are refused), or with `hostDown` its whole machine (unanswered). */
+  crash(node: GossipNode, hostDown = false): void {
     node.stops++;
-    node.sim.crash();
+    node.sim.crash(hostDown);
   }
 
   restart(node: GossipNode): void {
