@@ -110,6 +110,38 @@ async function steadyState(pids: readonly number[], bytesSent: () => number | Pr
   };
 }
 
+/**
+ * Kill the last `kills` members one after another, measured the same way for
+ * both implementations: for each kill, every survivor's time (ms) from the
+ * kill to the wall-clock moment `failedAtMs` reports it marked the victim
+ * failed; a pause after each so the next starts from a settled cluster.
+ */
+async function killOneByOne(
+  label: string,
+  members: ReadonlyArray<{ name: string; kill: () => void }>,
+  failedAtMs: (survivor: number, victim: string) => number | undefined,
+): Promise<number[]> {
+  const detections: number[] = [];
+  for (let round = 0; round < kills; round++) {
+    const victim = members[nodes - 1 - round]!;
+    const killedAt = Date.now();
+    victim.kill();
+    const times = await waitFor(`every ${label} node to mark ${victim.name} failed`, () => {
+      const found: number[] = [];
+      for (let survivor = 0; survivor < nodes - 1 - round; survivor++) {
+        const at = failedAtMs(survivor, victim.name);
+        if (at === undefined) return undefined;
+        found.push(at - killedAt);
+      }
+      return found;
+    }, 120_000, 50);
+    detections.push(...times);
+    console.log(`  ${label}: kill of ${victim.name}: ${describeKill(times)}`);
+    await Bun.sleep(betweenKillsMs);
+  }
+  return detections;
+}
+
 /** One kill's detection times (ms after the kill), first / median / last survivor. */
 function describeKill(times: readonly number[]): string {
   const sorted = [...times].sort((a, b) => a - b);
@@ -191,25 +223,10 @@ async function ours(dataDir: string): Promise<Result> {
       .state_bytes_compressed;
     ourState = randomBytes(Math.ceil((stateBytes * 3) / 4)).toString("base64").slice(0, stateBytes);
     console.log(`  ours: metadata ${ourMeta.length} bytes, replicated state ${stateBytes} bytes compressed (the Go nodes get the same sizes)`);
-    const detections: number[] = [];
-    for (let round = 0; round < kills; round++) {
-      const victim = agents[nodes - 1 - round]!;
-      const survivors = agents.slice(0, nodes - 1 - round);
-      const killedAt = Date.now();
-      victim.process.kill("SIGKILL");
-      const times = await waitFor(`every agent to mark ${victim.name} dead`, () => {
-        const found: number[] = [];
-        for (const agent of survivors) {
-          const line = agent.log.find((l) => l.includes('"member dead"') && l.includes(`"member":"${victim.name}"`));
-          if (!line) return undefined;
-          found.push(Date.parse((JSON.parse(line) as { ts: string }).ts) - killedAt);
-        }
-        return found;
-      }, 120_000, 50);
-      detections.push(...times);
-      console.log(`  ours: kill of ${victim.name}: ${describeKill(times)}`);
-      await Bun.sleep(betweenKillsMs);
-    }
+    const detections = await killOneByOne("ours", agents.map((a) => ({ name: a.name, kill: () => a.process.kill("SIGKILL") })), (survivor, victim) => {
+      const line = agents[survivor]!.log.find((l) => l.includes('"member dead"') && l.includes(`"member":"${victim}"`));
+      return line === undefined ? undefined : Date.parse((JSON.parse(line) as { ts: string }).ts);
+    });
     return result(convergeMs, detections, steady);
   } finally {
     for (const agent of agents) agent.process.kill("SIGKILL");
@@ -254,25 +271,10 @@ async function go(binary: string): Promise<Result> {
         return sum + Number(stats?.udp_sent ?? 0) + Number(stats?.tcp_sent ?? 0);
       }, 0);
     const steady = await steadyState(peers.map((p) => p.process.pid), bytes);
-    const detections: number[] = [];
-    for (let round = 0; round < kills; round++) {
-      const victim = peers[nodes - 1 - round]!;
-      const survivors = peers.slice(0, nodes - 1 - round);
-      const killedAtUs = Date.now() * 1000;
-      victim.process.kill("SIGKILL");
-      const times = await waitFor(`every Go node to mark go${nodes - 1 - round} failed`, () => {
-        const found: number[] = [];
-        for (const peer of survivors) {
-          const event = peer.events.find((e) => e.event === "leave" && e.name === `go${nodes - 1 - round}`);
-          if (!event) return undefined;
-          found.push((event.ts_us - killedAtUs) / 1000);
-        }
-        return found;
-      }, 120_000, 50);
-      detections.push(...times);
-      console.log(`  Go: kill of ${victim.name}: ${describeKill(times)}`);
-      await Bun.sleep(betweenKillsMs);
-    }
+    const detections = await killOneByOne("Go", peers.map((p) => ({ name: p.name, kill: () => p.process.kill("SIGKILL") })), (survivor, victim) => {
+      const event = peers[survivor]!.events.find((e) => e.event === "leave" && e.name === victim);
+      return event === undefined ? undefined : event.ts_us / 1000;
+    });
     return result(convergeMs, detections, steady);
   } finally {
     for (const peer of peers) peer.process.kill("SIGKILL");
