@@ -67,7 +67,6 @@ export class MemberTable {
   private readonly members = new Map<string, Member>();
   private readonly tombstones = new Map<string, Tombstone>();
   /** "ip:port" -> name of the member there. */
-  private readonly byAddress = new Map<string, string>();
   private live = 0;
   private probeOrder: string[] = [];
   private probeIndex = 0;
@@ -108,7 +107,6 @@ export class MemberTable {
     assert(!this.members.has(member.name), `member ${member.name} already present`);
     if (this.members.size >= this.membersMax) return false;
     this.members.set(member.name, member);
-    this.byAddress.set(addressOf(member), member.name);
     if (isLive(member.state)) this.live++;
     // memberlist puts new members at a random place in the probe order so
     // that a newcomer is probed within one round by everyone, but not by all
@@ -129,12 +127,6 @@ export class MemberTable {
     return this.live;
   }
 
-  /** The member whose gossip address is `address` ("ip:port"), if any. */
-  at(address: string): Member | undefined {
-    const name = this.byAddress.get(address);
-    return name === undefined ? undefined : this.members.get(name);
-  }
-
   /** Change a member's state, as of `nowMs`. */
   setState(member: Member, state: NodeState, nowMs: number): void {
     assert(this.members.get(member.name) === member, `member ${member.name} is not in the table`);
@@ -148,12 +140,9 @@ export class MemberTable {
   /** Move a member to a new gossip address. */
   setAddress(member: Member, host: string, port: number, addrBytes: Uint8Array): void {
     assert(this.members.get(member.name) === member, `member ${member.name} is not in the table`);
-    const old = addressOf(member);
-    if (this.byAddress.get(old) === member.name) this.byAddress.delete(old);
     member.host = host;
     member.port = port;
     member.addrBytes = addrBytes;
-    this.byAddress.set(addressOf(member), member.name);
   }
 
   /** The last record of `name` (dead or left), when it was removed from the table. */
@@ -221,8 +210,6 @@ export class MemberTable {
       const gone = member.state === "dead" || member.state === "left";
       if (gone && member.name !== this.selfName && nowMs - member.stateChangeMs > removeAfterMs) {
         this.members.delete(member.name);
-        const address = addressOf(member);
-        if (this.byAddress.get(address) === member.name) this.byAddress.delete(address);
         this.rememberTombstone(member, nowMs);
       }
     }

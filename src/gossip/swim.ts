@@ -231,7 +231,7 @@ export class Swim {
 
   /** Send a user message to one member over UDP (with piggybacked broadcasts). */
   sendUserPacket(to: string, payload: Uint8Array): void {
-    this.sendPacket(to, encodePacketMessage({ type: "user", payload }), undefined);
+    this.sendPacket(to, encodePacketMessage({ type: "user", payload }));
   }
 
   /** Send a user message to one member over TCP. */
@@ -289,6 +289,12 @@ export class Swim {
 
   /** A stream opened by `from` carried `message`; the result, if any, is the reply to write back. */
   handleStream(nowMs: number, from: string, message: StreamMessage): StreamMessage | undefined {
+    const reply = this.onStream(nowMs, message);
+    this.flushPromptGossip(nowMs);
+    return reply;
+  }
+
+  private onStream(nowMs: number, message: StreamMessage): StreamMessage | undefined {
     switch (message.type) {
       case "ping":
         if (message.node !== "" && message.node !== this.options.name) {
@@ -319,6 +325,11 @@ export class Swim {
     const purpose = this.streams.get(requestId);
     this.streams.delete(requestId);
     if (!purpose) return;
+    this.onStreamReply(nowMs, purpose, reply, refused);
+    this.flushPromptGossip(nowMs);
+  }
+
+  private onStreamReply(nowMs: number, purpose: StreamPurpose, reply: StreamMessage | string, refused: boolean): void {
     switch (purpose.kind) {
       case "tcp-ping":
         if (typeof reply !== "string" && reply.type === "ack" && reply.seqNo === purpose.seqNo) {
@@ -326,7 +337,6 @@ export class Swim {
         } else if (typeof reply === "string" && refused) {
           this.probeRefused(nowMs, purpose.seqNo);
         }
-        this.flushPromptGossip(nowMs);
         return;
       case "push-pull": {
         const ok = typeof reply !== "string" && reply.type === "push-pull";
@@ -356,7 +366,7 @@ export class Swim {
     this.addAckHandler(nowMs, seqNo, { kind: "probe", target: target.name }, g.probeIntervalMs * scale);
     const ping = this.pingFor(seqNo, target);
     if (target.state === "alive") {
-      this.sendPacket(addressOf(target), encodePacketMessage(ping), undefined);
+      this.sendPacket(addressOf(target), encodePacketMessage(ping));
     } else {
       // A suspect gets the accusation with the ping, so it can refute at once.
       const suspect: Suspect = { type: "suspect", incarnation: target.incarnation, node: target.name, from: this.options.name };
@@ -389,7 +399,7 @@ export class Swim {
         nack,
         ...this.sourceFields(),
       };
-      this.sendPacket(addressOf(helper), encodePacketMessage(request), undefined);
+      this.sendPacket(addressOf(helper), encodePacketMessage(request));
     }
     if ((this.options.tcpPings ?? true) && protocolMaxOf(target) >= 3) {
       const requestId = this.nextSequence();
@@ -453,7 +463,7 @@ export class Swim {
         return;
       }
       case "relay":
-        this.sendPacket(handler.requester, encodePacketMessage({ type: "ack", seqNo: handler.requesterSeqNo, payload: new Uint8Array(0) }), undefined);
+        this.sendPacket(handler.requester, encodePacketMessage({ type: "ack", seqNo: handler.requesterSeqNo, payload: new Uint8Array(0) }));
         return;
       default:
         assertNever(handler, "ack handler");
@@ -463,7 +473,7 @@ export class Swim {
   private relayNack(seqNo: number): void {
     const handler = this.ackHandlers.get(seqNo);
     if (!handler || handler.kind !== "relay" || !handler.nackWanted) return;
-    this.sendPacket(handler.requester, encodePacketMessage({ type: "nack", seqNo: handler.requesterSeqNo }), undefined);
+    this.sendPacket(handler.requester, encodePacketMessage({ type: "nack", seqNo: handler.requesterSeqNo }));
   }
 
   private adjustAwareness(delta: number): void {
@@ -510,7 +520,7 @@ export class Swim {
       return;
     }
     const replyTo = this.replyAddress(from, ping.sourceAddr, ping.sourcePort);
-    this.sendPacket(replyTo, encodePacketMessage({ type: "ack", seqNo: ping.seqNo, payload: new Uint8Array(0) }), undefined);
+    this.sendPacket(replyTo, encodePacketMessage({ type: "ack", seqNo: ping.seqNo, payload: new Uint8Array(0) }));
   }
 
   private onIndirectPing(nowMs: number, from: string, request: IndirectPing): void {
@@ -522,7 +532,7 @@ export class Swim {
     this.addAckHandler(nowMs, seqNo, { kind: "relay", requester, requesterSeqNo: request.seqNo, nackWanted: request.nack }, lifetimeMs);
     const target = host.includes(":") ? `[${host}]:${request.port}` : `${host}:${request.port}`;
     const ping: Ping = { type: "ping", seqNo, node: request.node, ...this.sourceFields() };
-    this.sendPacket(target, encodePacketMessage(ping), undefined);
+    this.sendPacket(target, encodePacketMessage(ping));
     if (request.nack) this.setTimer(nowMs + this.options.gossip.probeTimeoutMs, { kind: "relay-nack", seqNo });
   }
 
@@ -905,21 +915,23 @@ export class Swim {
   // ---------------------------------------------------------------- output
 
   /**
-   * Send one message, topped up with queued broadcasts. `member` is set only
-   * where memberlist sends to a member rather than to an address, which is
-   * where it adds a CRC (when the member speaks protocol 5): gossip rounds and
-   * the ping-with-accusation to a suspect. Pings to live members, indirect
-   * ping requests and their relays, acks and nacks go to addresses, and
-   * memberlist finds a member for an address only when members are named by
-   * their bare IP, so in practice it sends those without a CRC; so do we,
-   * which keeps the two implementations' packets byte for byte alike. UDP's
-   * own checksum covers them, and AES-GCM does when a key is set.
+   * Send one message to an address, topped up with queued broadcasts, without
+   * a CRC. memberlist adds its CRC only where it sends to a member (gossip
+   * rounds and the ping-with-accusation to a suspect, see sendParts); pings
+   * to live members, indirect ping requests and their relays, acks and nacks
+   * go to an address, and it finds a member for an address only when members
+   * are named by their bare IP, so in practice it sends those without one. So
+   * do we, which keeps the two implementations' packets byte for byte alike.
+   * UDP's own checksum covers them, and AES-GCM does when a key is set.
    */
-  private sendPacket(to: string, message: Uint8Array, member: Member | undefined): void {
-    this.sendParts(to, [message], member);
+  private sendPacket(to: string, message: Uint8Array): void {
+    this.sendParts(to, [message], undefined);
   }
 
-  /** Send `parts`, topped up with queued broadcasts that fit in the packet budget. */
+  /**
+   * Send `parts`, topped up with queued broadcasts that fit in the packet
+   * budget, with a CRC when sent to a `member` that speaks protocol 5.
+   */
   private sendParts(to: string, parts: Uint8Array[], member: Member | undefined): void {
     const crc = member !== undefined && protocolMaxOf(member) >= 5;
     const used = parts.reduce((sum, part) => sum + part.length + compoundPartBytes, 0);
