@@ -2,40 +2,24 @@
 // ../shared/tools/mlpeer with Debian's Go packages (cached by the source's
 // hash), started as a child process whose JSON-lines output is collected.
 
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cachedGoTool, type GoTool } from "./go-tool.ts";
 import type { Subprocess } from "bun";
 import { waitFor } from "./wait.ts";
 
 const sourceDir = join(import.meta.dir, "..", "..", "..", "shared", "tools", "mlpeer");
 
-let built: { path?: string; missing?: string } | undefined;
+let built: GoTool | undefined;
 
 /** Path of the mlpeer binary, building it if needed, or the reason it cannot be had. */
-export function mlpeerBinary(): { path?: string; missing?: string } {
-  if (built) return built;
-  if (!existsSync(join(sourceDir, "main.go"))) return (built = { missing: `mlpeer source not found at ${sourceDir}` });
-  if (Bun.spawnSync(["sh", "-c", "command -v go"]).exitCode !== 0) {
-    return (built = { missing: "go is not installed (apt-get install golang-go golang-github-hashicorp-memberlist-dev)" });
-  }
-  const hash = createHash("sha256")
-    .update(readFileSync(join(sourceDir, "main.go")))
-    .update(readFileSync(join(sourceDir, "build.sh")))
-    .digest("hex")
-    .slice(0, 16);
-  const dir = join(tmpdir(), "constellation-test-tools");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `mlpeer-${hash}`);
-  if (!existsSync(path)) {
-    const result = Bun.spawnSync(["sh", join(sourceDir, "build.sh"), `${path}.tmp`], { stderr: "pipe", stdout: "pipe" });
-    if (result.exitCode !== 0) {
-      return (built = { missing: `mlpeer build failed: ${result.stderr.toString().trim().split("\n").slice(-3).join(" | ")}` });
-    }
-    Bun.spawnSync(["mv", `${path}.tmp`, path]);
-  }
-  return (built = { path });
+export function mlpeerBinary(): GoTool {
+  built ??= cachedGoTool(
+    "mlpeer",
+    [join(sourceDir, "main.go"), join(sourceDir, "build.sh")],
+    "apt-get install golang-go golang-github-hashicorp-memberlist-dev",
+    (out) => Bun.spawnSync(["sh", join(sourceDir, "build.sh"), out], { stderr: "pipe", stdout: "pipe" }),
+  );
+  return built;
 }
 
 export interface MlpeerEvent {

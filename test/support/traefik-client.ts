@@ -5,10 +5,8 @@
 // library, no module download), cached by the source's hash, and run once
 // per fetch, printing one JSON line.
 
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cachedGoTool, goToolDir, type GoTool } from "./go-tool.ts";
 
 const sourceDir = join(import.meta.dir, "traefik-client");
 
@@ -31,42 +29,28 @@ export interface TraefikClientResult {
   json_ok: boolean;
 }
 
-let built: { path?: string; missing?: string } | undefined;
+let built: GoTool | undefined;
 
 /** Path of the traefik-client binary, building it if needed, or the reason it cannot be had. */
-export function traefikClientBinary(): { path?: string; missing?: string } {
-  if (built) return built;
-  const source = join(sourceDir, "main.go");
-  if (!existsSync(source)) return (built = { missing: `traefik-client source not found at ${source}` });
-  if (Bun.spawnSync(["sh", "-c", "command -v go"]).exitCode !== 0) {
-    return (built = { missing: "go is not installed (apt-get install golang-go)" });
-  }
-  const hash = createHash("sha256").update(readFileSync(source)).digest("hex").slice(0, 16);
-  const dir = join(tmpdir(), "constellation-test-tools");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `traefik-client-${hash}`);
-  if (!existsSync(path)) {
-    // GOPATH mode with no go.mod: only the standard library is imported, so
-    // nothing is fetched; GOPROXY=off makes an accidental fetch fail at once.
-    const result = Bun.spawnSync(["go", "build", "-trimpath", "-o", `${path}.tmp`, "main.go"], {
+export function traefikClientBinary(): GoTool {
+  // GOPATH mode with no go.mod: only the standard library is imported, so
+  // nothing is fetched; GOPROXY=off makes an accidental fetch fail at once.
+  built ??= cachedGoTool("traefik-client", [join(sourceDir, "main.go")], "apt-get install golang-go", (out) =>
+    Bun.spawnSync(["go", "build", "-trimpath", "-o", out, "main.go"], {
       cwd: sourceDir,
       env: {
         ...process.env,
         GO111MODULE: "off",
-        GOPATH: join(dir, "gopath"),
-        GOCACHE: join(dir, "gocache"),
+        GOPATH: join(goToolDir, "gopath"),
+        GOCACHE: join(goToolDir, "gocache"),
         GOPROXY: "off",
         GOFLAGS: "",
       },
       stderr: "pipe",
       stdout: "pipe",
-    });
-    if (result.exitCode !== 0) {
-      return (built = { missing: `traefik-client build failed: ${result.stderr.toString().trim().split("\n").slice(-3).join(" | ")}` });
-    }
-    Bun.spawnSync(["mv", `${path}.tmp`, path]);
-  }
-  return (built = { path });
+    }),
+  );
+  return built;
 }
 
 /** GET `url` (http://127.0.0.1:... only) as Traefik's HTTP provider would, and report what arrived. */
