@@ -6,23 +6,20 @@
 // decoding to exactly the identity document, which is valid JSON and a valid
 // Traefik document, with fewer than 50 KB read from the connection.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { createHash } from "node:crypto";
 import { providerApi } from "../../src/api/provider.ts";
 import { RoutingService } from "../../src/node/routing-service.ts";
-import { routingOptionsFromConfig } from "../../src/routing/options.ts";
 import { checkTraefikDocument } from "../../src/routing/traefik-schema.ts";
 import { syntheticView } from "../support/cluster-views.ts";
+import { testWith } from "../support/components.ts";
 import { fetchLikeTraefik, traefikClientBinary } from "../support/traefik-client.ts";
 
 const config = { nodeName: "node-1", domain: "example.com", traefik: { entryPoints: ["websecure"], certResolver: "letsencrypt" } };
 const sizeTarget = 50 * 1024;
 
-test("the Go client is available (CI installs Go)", () => {
-  const binary = traefikClientBinary();
-  expect(binary.missing).toBeUndefined();
-  expect(binary.path).toBeString();
-});
+// Skips with the reason where Go is missing; fails under CI=true, which installs it.
+const test = testWith(traefikClientBinary().missing);
 
 for (const [label, replicas] of [["1 instance per service", 1], ["an instance on every node", 3]] as const) {
   describe(`100 services on 3 nodes, ${label}`, () => {
@@ -41,8 +38,6 @@ for (const [label, replicas] of [["1 instance per service", 1], ["an instance on
     });
 
     test("Traefik's client gets the identity document, gzip-compressed, in under 50 KB on the wire", async () => {
-      expect(routing.options).toEqual(routingOptionsFromConfig(config));
-
       const identity = await fetch(url, { headers: { "accept-encoding": "identity" } });
       expect(identity.status).toBe(200);
       expect(identity.headers.get("content-encoding")).toBeNull();
