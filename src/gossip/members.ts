@@ -58,15 +58,14 @@ function isLive(state: NodeState): boolean {
 }
 
 /**
- * Members change state and address only through setState and setAddress, so
- * that the live count and the address index stay exact: both are read on
- * every packet (the retransmit limit, the reply's target), and counting or
- * searching thousands of members each time would dominate a large cluster.
+ * Members change state only through setState, so that the live count stays
+ * exact: it is read on every packet (the retransmit limit), and counting
+ * thousands of members each time would dominate a large cluster.
  */
 export class MemberTable {
   private readonly members = new Map<string, Member>();
   private readonly tombstones = new Map<string, Tombstone>();
-  /** "ip:port" -> name of the member there. */
+  /** Members neither dead nor left, this node included. */
   private live = 0;
   private probeOrder: string[] = [];
   private probeIndex = 0;
