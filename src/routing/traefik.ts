@@ -52,7 +52,6 @@ import { assert } from "../lib/assert.ts";
 import type { RoutingOptions } from "./options.ts";
 import type { PlannedBackend, PlannedProtocol, RoutingCache, RoutingPlan, ServiceStrings } from "./plan.ts";
 import type { HttpSettings, TcpSettings, UdpSettings } from "./labels.ts";
-import type { TraefikDocument } from "./traefik-schema.ts";
 
 /** Traefik's default health-check interval (dynamic.DefaultHealthCheckInterval). */
 export const traefikHealthCheckIntervalDefault = "30s";
@@ -229,11 +228,6 @@ export function traefikJson(plan: RoutingPlan, cache?: RoutingCache): string {
   const json = out.join("");
   if (usable) cache!.lastDocument = { pieces: out, json };
   return json;
-}
-
-/** The document as an object: exactly what Traefik decodes from traefikJson. */
-export function traefikDocument(plan: RoutingPlan): TraefikDocument {
-  return JSON.parse(traefikJson(plan)) as TraefikDocument;
 }
 
 /** Targets of the served backends, each once, in node order. */
