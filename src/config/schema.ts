@@ -7,6 +7,7 @@
 // and its default; derived quantities give their formula.
 
 import { Type, type Static } from "@sinclair/typebox";
+import { leaseTtlMsMax } from "../lease/table.ts";
 
 const Port = (description: string, defaultPort: number) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: defaultPort, description: `${description} Default ${defaultPort}.` });
@@ -124,10 +125,14 @@ export const RaftConfig = Type.Object(
 
 export const LeaseConfig = Type.Object(
   {
-    ttlMs: PositiveMs(
-      "Lifetime of a lease grant or renewal, in ms; a holder that cannot renew stops acting when it runs " +
-        "out. lan 2000, wan 8000, local 2000.",
-    ),
+    ttlMs: Type.Integer({
+      minimum: 1,
+      // The lease table refuses longer grants, so no lease would ever be held.
+      maximum: leaseTtlMsMax,
+      description:
+        "Lifetime of a lease grant or renewal, in ms; a holder that cannot renew stops acting when it runs " +
+        `out. At most ${leaseTtlMsMax}. lan 2000, wan 8000, local 2000.`,
+    }),
     renewIntervalMs: PositiveMs(
       "How often the holder renews, in ms; must be below ttlMs / 2 so one lost renewal is survivable. " +
         "lan 500, wan 2000, local 500.",
