@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { profiles } from "../src/config/profiles.ts";
 import type { ProfileName } from "../src/config/schema.ts";
+import { agentEnvironment } from "../test/support/agent-process.ts";
 import { Mlpeer, mlpeerBinary } from "../test/support/mlpeer.ts";
 import { freePorts } from "../test/support/ports.ts";
 import { waitFor } from "../test/support/wait.ts";
@@ -164,7 +165,7 @@ async function ours(dataDir: string): Promise<Result> {
       "--gossip-port", String(gossip), "--raft-port", String(raft), "--api-port", String(api),
       "--provider-port", String(provider), "--data-dir", join(dataDir, `ts${i}`), "--log-level", "info"];
     if (i > 0) args.push("--join", `127.0.0.1:${ports[0]}`);
-    const child = Bun.spawn(args, { stdout: "pipe", stderr: "ignore" });
+    const child = Bun.spawn(args, { stdout: "pipe", stderr: "ignore", env: agentEnvironment() });
     const log: string[] = [];
     void (async () => {
       const decoder = new TextDecoder();

@@ -23,7 +23,6 @@
 // directory, where there is none), so containers that others run on the
 // machine cannot add work to a measurement.
 
-import { join } from "node:path";
 import type { ProfileName } from "../../src/config/schema.ts";
 import { assert } from "../../src/lib/assert.ts";
 import { type AgentProcess, AgentProcesses } from "../../test/support/agent-process.ts";
@@ -200,7 +199,7 @@ export async function measureRealFailover(target: FailoverTarget, options: RealF
     for (let i = 0; i < options.size; i++) {
       members.push(await agents.make(`node${i + 1}`, options.priorities === "equal" ? defaultPriority : 10 * (i + 1)));
     }
-    const env = { CONSTELLATION_DOCKER_SOCKET_PATH: join(agents.dir, "no-docker.sock"), ...options.env };
+    const env = options.env ?? {};
     const startAgent = (agent: AgentProcess) => {
       const seeds = members.filter((other) => other !== agent).map((other) => `127.0.0.1:${other.gossip}`).join(",");
       agents.start(agent, ["--bootstrap-expect", String(options.size), "--join", seeds, ...(options.args ?? [])], env, options.profile);

@@ -7,7 +7,7 @@
 
 import { afterAll, expect } from "bun:test";
 import { testWith } from "../support/components.ts";
-import { DockerTestEnv, dockerReady } from "../support/docker.ts";
+import { DockerTestEnv, dockerReady, dockerSocket } from "../support/docker.ts";
 import { type AgentProcess, AgentProcesses, getJson } from "../support/agent-process.ts";
 import { freePorts } from "../support/ports.ts";
 import { waitFor } from "../support/wait.ts";
@@ -61,9 +61,10 @@ dockerTest(
         proxy,
         port: ports[i]!,
         env: {
-        CONSTELLATION_DOCKER_SCOPE_LABEL: `constellation.test.scope=${scope}`,
-        CONSTELLATION_DOCKER_EDGE_CONTAINER_NAME: proxy,
-        CONSTELLATION_DOCKER_EDGE_BINDINGS: `127.0.0.1:${ports[i]}:80`,
+          CONSTELLATION_DOCKER_SOCKET_PATH: dockerSocket,
+          CONSTELLATION_DOCKER_SCOPE_LABEL: `constellation.test.scope=${scope}`,
+          CONSTELLATION_DOCKER_EDGE_CONTAINER_NAME: proxy,
+          CONSTELLATION_DOCKER_EDGE_BINDINGS: `127.0.0.1:${ports[i]}:80`,
           CONSTELLATION_DOCKER_RESTART_STOP_TIMEOUT_SECONDS: "1",
         },
       });

@@ -105,12 +105,23 @@ export function embeddedDefaultEnv(
 }
 
 /**
- * This process's environment without the tests' own CONSTELLATION_TEST_*
- * settings, which an agent would refuse as unknown configuration keys.
+ * A Docker socket that never exists. Agents the tests and benches start get
+ * no Docker engine unless they name one (CONSTELLATION_DOCKER_SOCKET_PATH, as
+ * the Docker tests do, with a scope label): on the default socket they would
+ * watch, restart and re-bind the developer's own containers, a container
+ * named `traefik` included.
  */
-function agentEnvironment(): Record<string, string | undefined> {
+export const noDockerSocket = join(tmpdir(), "constellation-tests-no-docker", "docker.sock");
+
+/**
+ * This process's environment without the tests' own CONSTELLATION_TEST_*
+ * settings, which an agent would refuse as unknown configuration keys, and
+ * with no Docker engine (see noDockerSocket).
+ */
+export function agentEnvironment(): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith("CONSTELLATION_TEST_")) delete env[key];
+  env.CONSTELLATION_DOCKER_SOCKET_PATH = noDockerSocket;
   return env;
 }
 
