@@ -146,13 +146,16 @@ describe("the lease manager", () => {
     const table = new LeaseTable();
     const before = node("a", table);
     before.manager.setRole(true, true, 0);
-    for (const { command } of before.manager.tick(0).proposals) before.apply(command, 5);
+    const earlier = before.manager.tick(0).proposals;
+    for (const { command } of earlier) before.apply(command, 5);
     const after = new LeaseManager("a", timing, table, "a-run2", 100);
     after.setRole(true, true, 100);
     expect(after.mayAct("lb_leader", 100)).toBe(false);
-    const renewals = after.tick(100).proposals;
+    // The earlier run's proposals carry another run's nonce: seeing one applied grants nothing here.
+    after.applied(earlier[0]!.command, table.apply(15, earlier[0]!.command), 105);
+    expect(after.mayAct("lb_leader", 105)).toBe(false);
+    const renewals = after.tick(105).proposals;
     expect(renewals.map((p) => p.command.op)).toEqual(["renew", "renew"]);
-    // The earlier run's proposals carry other nonces: applying them again grants nothing here.
     after.applied(renewals[0]!.command, table.apply(20, renewals[0]!.command), 110);
     expect(after.mayAct("lb_leader", 110)).toBe(true);
     expect(after.mayAct("dns_writer", 110)).toBe(false);
