@@ -18,9 +18,6 @@ export interface LeaseRunPlan extends RaftRunPlan {
   leaseTickMs: number;
 }
 
-/** The lan profile's lease timing, which the agent uses by default. */
-export const lanLeaseTiming: LeaseTiming = { ttlMs: 2000, renewIntervalMs: 500, clockDriftMax: 0.01 };
-
 /** A seed's plan: the Raft simulation's, with pauses, and lease timing scaled to its election timeout. */
 export function randomLeasePlan(seed: number, overrides: Partial<LeaseRunPlan> = {}): LeaseRunPlan {
   const base = randomPlan(seed, { pauseShare: 0.1, ...overrides });
