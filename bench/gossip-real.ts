@@ -298,6 +298,10 @@ try {
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   console.log(row("constellation (ours)", ourResult));
   console.log(row("hashicorp/memberlist", goResult));
+  console.log(
+    "\nCPU and RSS compare whole agents (gossip, Raft, control API, Traefik provider, state replication)" +
+      `${ourBinary ? "" : ", run from source by Bun,"} with bare memberlist nodes; bandwidth counts gossip only.`,
+  );
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
 }
