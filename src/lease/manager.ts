@@ -198,11 +198,11 @@ export class LeaseManager {
     for (const lease of leaseNames) {
       const state = this.table.get(lease);
       if (state.holder !== this.self) continue;
-      const command: LeaseCommand = { op: "release", lease, holder: this.self, token: state.token, nonce: this.nextNonce() };
-      this.pending.set(command.nonce, { lease, op: "release", sentMs: nowMs, ttlMs: 0 });
+      const command: LeaseCommand = { op: "release", lease, holder: this.self, token: state.token, nonce: "" };
+      const nonce = this.propose(command, nowMs);
       // Taking it again (after an aborted handover) need not wait for the renewal interval.
       this.lastProposal.delete(lease);
-      proposals.push({ nonce: command.nonce, command });
+      proposals.push({ nonce, command });
     }
     return proposals;
   }
