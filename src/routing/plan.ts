@@ -153,14 +153,15 @@ export class RoutingCache {
   readonly traefikMinorVersion: number;
   private readonly optionsKey: string;
 
-  constructor(options: RoutingOptions) {
+  constructor(private readonly options: RoutingOptions) {
     this.meshEntryPoint = options.meshEntryPoint;
     this.traefikMinorVersion = options.traefikMinorVersion;
     this.optionsKey = JSON.stringify(options);
   }
 
   fits(options: RoutingOptions): boolean {
-    return JSON.stringify(options) === this.optionsKey;
+    // The provider passes the same options object on every rebuild.
+    return options === this.options || JSON.stringify(options) === this.optionsKey;
   }
 
   serviceStrings(name: string, domain: string): ServiceStrings {
