@@ -123,7 +123,11 @@ export class DockerClient {
   }
 
   inspectNetwork(name: string): Promise<DockerResult<unknown>> {
-    return this.call(`inspect network ${name.slice(0, 64)}`, (abortSignal) => (this.docker.getNetwork(name).inspect as unknown as (options: object) => Promise<unknown>).call(this.docker.getNetwork(name), { abortSignal }));
+    return this.call(`inspect network ${name.slice(0, 64)}`, (abortSignal) => {
+      // dockerode takes options here too, but its types only know a callback.
+      const network = this.docker.getNetwork(name);
+      return (network.inspect as unknown as (options: object) => Promise<unknown>).call(network, { abortSignal });
+    });
   }
 
   inspect(idOrName: string): Promise<DockerResult<unknown>> {
