@@ -21,6 +21,7 @@
 // first error; streams yield a message, "need more bytes", or an error.
 
 import { assert, assertNever } from "../lib/assert.ts";
+import { readUint32, writeUint32 } from "../lib/bytes.ts";
 import { crc32 } from "./crc32.ts";
 import { lzwCompress, lzwDecompress, lzwDecompressedBytesMax } from "./lzw.ts";
 import {
@@ -585,17 +586,6 @@ export function addCrc(packet: Uint8Array): Uint8Array {
   writeUint32(out, 1, crc32(packet));
   out.set(packet, crcHeaderBytes);
   return out;
-}
-
-function writeUint32(out: Uint8Array, offset: number, value: number): void {
-  out[offset] = value >>> 24;
-  out[offset + 1] = (value >>> 16) & 0xff;
-  out[offset + 2] = (value >>> 8) & 0xff;
-  out[offset + 3] = value & 0xff;
-}
-
-function readUint32(bytes: Uint8Array, offset: number): number {
-  return bytes[offset]! * 0x1000000 + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
 }
 
 // ---------------------------------------------------------------- labels

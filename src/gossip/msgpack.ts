@@ -17,6 +17,7 @@
 // one container, and the number of values read in total.
 
 import { assert } from "../lib/assert.ts";
+import { isAscii } from "../lib/bytes.ts";
 
 export interface MsgpackLimits {
   /** Deepest nesting of maps and arrays accepted (unknown fields are skipped recursively). */
@@ -240,11 +241,6 @@ export class MsgpackWriter {
     bigger.set(this.buffer.subarray(0, this.length));
     this.buffer = bigger;
   }
-}
-
-function isAscii(value: string): boolean {
-  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return false;
-  return true;
 }
 
 /** Encodes one value (tests and tools). */

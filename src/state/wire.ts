@@ -7,6 +7,7 @@
 // up nearly all steady-state traffic; push/pull streams are compressed.
 
 import { assert } from "../lib/assert.ts";
+import { isAscii, readUint32, writeUint32 } from "../lib/bytes.ts";
 import type { Entry } from "./store.ts";
 import type { ServiceState, ServiceStatus } from "./model.ts";
 
@@ -121,31 +122,11 @@ function asciiText(bytes: Uint8Array, start: number, end: number): string | unde
   return String.fromCharCode.apply(null, codes);
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
-  return true;
-}
-
 /*
- * Big-endian numbers, read and written without a DataView over the message:
- * a DataView needs the message's ArrayBuffer, and asking a small typed array
- * for it makes the engine move the bytes out of the garbage-collected heap,
- * which cost more than the decoding itself on every message received.
+ * Big-endian numbers, read and written without a DataView over the message
+ * (see lib/bytes.ts): floats go through one small scratch view instead.
  */
 const float64Scratch = new DataView(new ArrayBuffer(8));
-
-/** As DataView.setUint32: the value is taken modulo 2^32. */
-function writeUint32(out: Uint8Array, at: number, value: number): void {
-  const word = value >>> 0;
-  out[at] = word >>> 24;
-  out[at + 1] = (word >>> 16) & 0xff;
-  out[at + 2] = (word >>> 8) & 0xff;
-  out[at + 3] = word & 0xff;
-}
-
-function readUint32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
-}
 
 function writeFloat64(out: Uint8Array, at: number, value: number): void {
   float64Scratch.setFloat64(0, value);
