@@ -363,6 +363,11 @@ function semanticProblems(config: Config, sources: Record<string, string>): stri
       problems.push(`${key} = ${JSON.stringify(value)} ${from(key)}: expected an IPv4 or IPv6 address`);
     }
   }
+  for (const address of config.providerBindAddrs) {
+    if (!isIP(address)) {
+      problems.push(`providerBindAddrs ${from("providerBindAddrs")}: ${JSON.stringify(address)} is not an IPv4 or IPv6 address`);
+    }
+  }
   const ports: Array<[string, number]> = [
     ["gossipPort", config.gossipPort],
     ["raftPort", config.raftPort],

@@ -115,6 +115,7 @@ describe("configuration", () => {
     [{ env: { CONSTELLATION_CORDONED: "maybe" } }, 'cordoned = "maybe" (from environment variable CONSTELLATION_CORDONED): expected true or false'],
     [{ env: { CONSTELLATION_GOSIP_PORT: "1" } }, "environment variable CONSTELLATION_GOSIP_PORT: not a configuration key"],
     [{ flags: { "lease.renewIntervalMs": 1500 } }, "lease.renewIntervalMs = 1500 (from flag --lease-renew-interval-ms): expected less than lease.ttlMs / 2 = 1000"],
+    [{ env: { CONSTELLATION_PROVIDER_BIND_ADDRS: "127.0.0.1,300.1.1.1" } }, 'providerBindAddrs (from environment variable CONSTELLATION_PROVIDER_BIND_ADDRS): "300.1.1.1" is not an IPv4 or IPv6 address'],
     [{ flags: { "lease.ttlMs": 700_000 } }, "lease.ttlMs = 700000 (from flag --lease-ttl-ms): expected an integer from 1 to 600000"],
   ] as Array<[Partial<LoadInput>, string]>)("rejects %j precisely", (overrides, expected) => {
     const problems = problemsOf(() => loadConfig(input(overrides)));
