@@ -62,7 +62,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import { assert, assertInteger } from "../lib/assert.ts";
 import { BoundedQueue } from "../lib/bounded.ts";
-import { formatHostPort, parseHostPort } from "../lib/ip.ts";
+import { formatHostPort, listenFailure, parseHostPort } from "../lib/ip.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Aead, type Keyring, decryptPayload, encryptPayload, encryptedLength, nonceBytes, primaryKey } from "../gossip/security.ts";
 import { messageBytesMax as codecMessageBytesMax, nodeIdLengthMax } from "../raft/index.ts";
@@ -1078,14 +1078,7 @@ export class RaftTcpTransport extends StreamRaftTransport {
         },
       });
     } catch (error) {
-      const message = (error as Error).message;
-      // Bun says only "Failed to listen at <host>" and puts the reason in `code`.
-      const inUse = (error as { code?: string }).code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(message);
-      throw new Error(
-        inUse
-          ? `raft: port ${options.port} on ${options.bindAddr} is already in use; choose another raftPort`
-          : `raft: cannot listen on ${formatHostPort(options.bindAddr, options.port)}: ${message}`,
-      );
+      throw listenFailure("raft", options.bindAddr, options.port, "raftPort", error);
     }
     const localAddress = formatHostPort(options.bindAddr, listener.port);
     transport = new RaftTcpTransport({ ...options, localAddress }, listener);

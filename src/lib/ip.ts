@@ -115,3 +115,19 @@ export function bytesToIp(bytes: Uint8Array): string | undefined {
 export function formatHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * The sentence for a listener `who` (gossip, raft, provider, ...) that could
+ * not bind `host`:`port`: a port already in use names the setting to change
+ * (`portKey`); anything else keeps the system's reason. Bun puts the reason
+ * in `code` and says only "Failed to listen at <host>".
+ */
+export function listenFailure(who: string, host: string, port: number, portKey: string, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const inUse = (error as { code?: string } | undefined)?.code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(message);
+  return new Error(
+    inUse
+      ? `${who}: port ${port} on ${host} is already in use; choose another ${portKey}`
+      : `${who}: cannot listen on ${formatHostPort(host, port)}: ${message}`,
+  );
+}

@@ -26,6 +26,7 @@ import { decodeBase64 } from "../gossip/security.ts";
 import { providerApi } from "../api/provider.ts";
 import { lookupBridgeGateway, ProviderListeners } from "./provider-listeners.ts";
 import { commit, version } from "../version.ts";
+import { listenFailure } from "../lib/ip.ts";
 import { createHash } from "node:crypto";
 
 interface RunningServer {
@@ -248,13 +249,7 @@ export class Agent {
     try {
       app.listen({ hostname: bindAddr, port });
     } catch (error) {
-      const message = (error as Error).message;
-      const inUse = /in use|EADDRINUSE/i.test(message);
-      throw new Error(
-        inUse
-          ? `${name}: port ${port} on ${bindAddr} is already in use; choose another port in the configuration`
-          : `${name}: cannot listen on ${bindAddr}:${port}: ${message}`,
-      );
+      throw listenFailure(name, bindAddr, port, "port in the configuration", error);
     }
     this.servers.push({ name, stop: () => void app.stop(true) });
     this.log.info("listening", { server: name, address: `${bindAddr}:${port}` });

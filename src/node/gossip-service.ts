@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/log.ts";
 import { Prng } from "../lib/prng.ts";
-import { formatHostPort, ipToBytes, parseHostPort } from "../lib/ip.ts";
+import { formatHostPort, ipToBytes, listenFailure, parseHostPort } from "../lib/ip.ts";
 import { BunGossipTransport } from "../adapters/bun-transport.ts";
 import { SystemClock } from "../adapters/system-clock.ts";
 import { nodeAead } from "../adapters/aead.ts";
@@ -72,12 +72,7 @@ export class GossipService {
     try {
       transport = await BunGossipTransport.bind(config.bindAddr, config.gossipPort);
     } catch (error) {
-      const message = (error as Error).message;
-      throw new Error(
-        /in use|EADDRINUSE/i.test(message)
-          ? `gossip: port ${config.gossipPort} on ${config.bindAddr} is already in use; choose another gossipPort`
-          : `gossip: cannot bind ${formatHostPort(config.bindAddr, config.gossipPort)}: ${message}`,
-      );
+      throw listenFailure("gossip", config.bindAddr, config.gossipPort, "gossipPort", error);
     }
     const incarnation = this.reserveIncarnation();
     const shell = new GossipShell(

@@ -17,7 +17,7 @@
 
 import type { DockerClient } from "../adapters/docker-client.ts";
 import { assert } from "../lib/assert.ts";
-import { formatHostPort, isIP, isIPv4 } from "../lib/ip.ts";
+import { formatHostPort, isIP, isIPv4, listenFailure } from "../lib/ip.ts";
 import type { Logger } from "../lib/log.ts";
 import { eventLoopWakeups, type WakeupHandle, type Wakeups } from "./wakeups.ts";
 
@@ -209,13 +209,7 @@ export class ProviderListeners {
     try {
       server = Bun.serve({ hostname: address, port, fetch: this.handler });
     } catch (error) {
-      const message = (error as Error).message;
-      const inUse = /in use|EADDRINUSE/i.test(message) || (error as { code?: string }).code === "EADDRINUSE";
-      throw new Error(
-        inUse
-          ? `provider: port ${port} on ${address} is already in use; choose another providerPort`
-          : `provider: cannot listen on ${formatHostPort(address, port)}: ${message}`,
-      );
+      throw listenFailure("provider", address, port, "providerPort", error);
     }
     log.info("listening", { server: "provider", address: formatHostPort(address, server.port ?? port) });
     return { address, stop: () => void server.stop(true) };
