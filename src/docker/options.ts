@@ -38,18 +38,23 @@ export function dockerConfigProblems(docker: DockerConfig): DockerConfigProblem[
   return problems;
 }
 
+/** The scope label as key and value (already checked at start-up), or undefined when every container is in scope. */
+export function scopeOf(docker: DockerConfig): { key: string; value: string } | undefined {
+  const scope = docker.scopeLabel === "" ? undefined : parseScopeLabel(docker.scopeLabel);
+  return typeof scope === "object" ? scope : undefined;
+}
+
 /** The edge bindings, already checked at start-up. */
 export function edgeBindingsOf(docker: DockerConfig): EdgeBinding[] {
   return docker.edge.bindings.map(parseEdgeBinding).filter((binding): binding is EdgeBinding => typeof binding !== "string");
 }
 
 export function monitorOptionsFromConfig(nodeName: string, stackName: string, docker: DockerConfig): MonitorOptions {
-  const scope = docker.scopeLabel === "" ? undefined : parseScopeLabel(docker.scopeLabel);
   const proxyNetworks = docker.proxyNetwork === "" ? [] : [docker.proxyNetwork, `${stackName}_${docker.proxyNetwork}`];
   return {
     nodeName,
     proxyNetworks,
-    scope: typeof scope === "object" ? scope : undefined,
+    scope: scopeOf(docker),
     restart: {
       dryRun: docker.restart.dryRun,
       graceMs: docker.restart.graceMs,

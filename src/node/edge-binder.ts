@@ -12,9 +12,8 @@
 import type { DockerClient } from "../adapters/docker-client.ts";
 import type { DockerConfig } from "../config/schema.ts";
 import type { Logger } from "../lib/log.ts";
-import { edgeBindingsOf } from "../docker/options.ts";
-import { parseScopeLabel } from "../docker/labels.ts";
-import type { EdgeWanted } from "../docker/edge.ts";
+import { edgeBindingsOf, scopeOf } from "../docker/options.ts";
+import type { EdgeBinding, EdgeWanted } from "../docker/edge.ts";
 import type { LeaseEvent } from "../lease/manager.ts";
 import type { LeaseName } from "../lease/table.ts";
 import { type EdgeResult, applyEdgeBindings } from "./docker-edge.ts";
@@ -38,12 +37,18 @@ export class EdgeBinder {
   readonly counters = { swaps: 0, published: 0, withdrawn: 0, fenced: 0, failed: 0 };
   private lastOutcome = "not checked yet";
 
+  private readonly bindings: EdgeBinding[];
+  private readonly scope: { key: string; value: string } | undefined;
+
   constructor(
     private readonly client: DockerClient,
     private readonly docker: DockerConfig,
     private readonly leases: EdgeLeases,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.bindings = edgeBindingsOf(docker);
+    this.scope = scopeOf(docker);
+  }
 
   start(): void {
     if (this.docker.edge.bindings.length === 0) {
@@ -94,14 +99,14 @@ export class EdgeBinder {
     }
     const token = this.leases.actingToken("lb_leader");
     const wanted: EdgeWanted = token !== 0 ? "published" : "withdrawn";
-    const scope = this.docker.scopeLabel === "" ? undefined : parseScopeLabel(this.docker.scopeLabel);
+    const scope = this.scope;
     const result = await applyEdgeBindings(this.client, {
       containerName: this.docker.edge.containerName,
-      bindings: edgeBindingsOf(this.docker),
+      bindings: this.bindings,
       wanted,
       stopTimeoutSeconds: this.docker.restart.stopTimeoutSeconds,
       mayAct: () => (wanted === "published" ? this.leases.mayAct("lb_leader", token) : !this.leases.mayAct("lb_leader")),
-      ...(typeof scope === "object" ? { scope } : {}),
+      ...(scope ? { scope } : {}),
       log: this.log,
     });
     this.note(result, wanted, token);
