@@ -39,28 +39,14 @@ import { AgentProcesses, getJson, type AgentProcess } from "../test/support/agen
 import { DockerTestEnv, dockerReady, dockerSocket, runLabel } from "../test/support/docker.ts";
 import { SocketProxy, scopeKey } from "../test/support/docker-harness.ts";
 import { waitFor } from "../test/support/wait.ts";
+import { boundedFlag, summarise, tableRow, tableRule, tripleCells } from "./support/figures.ts";
 
-function flag(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
-
-/** A whole-number flag held to [min, max], so a typo cannot start a run of hours. */
-function bounded(name: string, fallback: number, min: number, max: number): number {
-  const value = Number(flag(name, String(fallback)));
-  if (!Number.isInteger(value) || value < min || value > max) {
-    console.error(`--${name}: expected a whole number from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const flips = bounded("flips", 20, 1, 1000);
-const probeMs = bounded("probe-ms", 200, 50, 10_000);
-const pollMs = bounded("poll-ms", 20, 5, 1000);
-const containerCount = bounded("containers", 50, 1, 500);
-const containerProbeSeconds = bounded("container-probe-seconds", 10, 1, 300);
-const steadySeconds = bounded("steady-seconds", 120, 10, 3600);
+const flips = boundedFlag("flips", 20, 1, 1000);
+const probeMs = boundedFlag("probe-ms", 200, 50, 10_000);
+const pollMs = boundedFlag("poll-ms", 20, 5, 1000);
+const containerCount = boundedFlag("containers", 50, 1, 500);
+const containerProbeSeconds = boundedFlag("container-probe-seconds", 10, 1, 300);
+const steadySeconds = boundedFlag("steady-seconds", 120, 10, 3600);
 
 const domain = "constellation.test";
 const servicePort = 8080;
@@ -68,24 +54,6 @@ const servicePort = 8080;
 const eventsKeptMax = 100_000;
 /** Bound on one change reaching an observer; a flip that takes longer fails the run. */
 const visibleMaxMs = 30_000;
-
-// ------------------------------------------------------------------ figures
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** p50, p99 and max, nearest rank, in whole ms. */
-function triple(samples: readonly number[]): string[] {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return [percentile(sorted, 50), percentile(sorted, 99), sorted[sorted.length - 1] ?? Number.NaN].map((ms) => ms.toFixed(0));
-}
-
-/** A Markdown table row: the first cell padded on the right, the others on the left. */
-function tableRow(cells: readonly string[], widths: readonly number[]): string {
-  return `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`;
-}
 
 // ------------------------------------------------------------------ cluster
 
@@ -103,25 +71,27 @@ class Poller {
 
   constructor(readonly node: Node) {}
 
-  async fetch(): Promise<TraefikDocument> {
+  /** The node's current document, and the wall time its answer had fully arrived (before any parsing or checking). */
+  async fetch(): Promise<{ document: TraefikDocument; atMs: number }> {
     const headers: Record<string, string> = this.etag ? { "if-none-match": this.etag } : {};
     const response = await fetch(`http://${this.node.address}:${this.node.process.provider}/api/dynamic`, { headers, signal: AbortSignal.timeout(2000) });
-    if (response.status === 304 && this.document) return this.document;
+    if (response.status === 304 && this.document) return { document: this.document, atMs: Date.now() };
     if (response.status !== 200) throw new Error(`${this.node.name}: /api/dynamic answered ${response.status}`);
-    const document = (await response.json()) as TraefikDocument;
+    const body = await response.text();
+    const atMs = Date.now();
+    const document = JSON.parse(body) as TraefikDocument;
     const errors = checkTraefikDocument(document);
     if (errors.length > 0) throw new Error(`${this.node.name} served a document Traefik would refuse: ${errors.join("; ")}`);
     this.etag = response.headers.get("etag") ?? "";
     this.document = document;
-    return document;
+    return { document, atMs };
   }
 
-  /** Polls until `served(document)` is `want`; returns the wall time of the answer that showed it. */
+  /** Polls until `served(document)` is `want`; returns the wall time the answer that showed it arrived. */
   async until(want: boolean, served: (document: TraefikDocument) => boolean): Promise<number> {
     const deadline = Date.now() + visibleMaxMs;
     for (;;) {
-      const document = await this.fetch();
-      const atMs = Date.now();
+      const { document, atMs } = await this.fetch();
       if (served(document) === want) return atMs;
       if (atMs > deadline) throw new Error(`${this.node.name}: no change within ${visibleMaxMs} ms`);
       await Bun.sleep(pollMs);
@@ -300,12 +270,6 @@ async function callCounts(alpha: Node): Promise<CallCounts> {
   return { agentCalls: view.counters.api_calls ?? 0, agentFailures: view.counters.api_failures ?? 0, proxyRequests: new Map(proxy.requests), counters: view.counters };
 }
 
-function proxyTotal(counts: CallCounts): number {
-  let total = 0;
-  for (const count of counts.proxyRequests.values()) total += count;
-  return total;
-}
-
 async function measureSteadyState(network: string, alpha: Node): Promise<void> {
   const beforeRamp = await callCounts(alpha);
   const rampStartMs = Date.now();
@@ -348,9 +312,9 @@ async function measureSteadyState(network: string, alpha: Node): Promise<void> {
   const widths = [58, 8, 10];
   const row = (cells: string[]) => tableRow(cells, widths);
   console.log(row(["counted at", "calls", "per minute"]));
-  console.log(row(widths.map((width) => "-".repeat(width))));
+  console.log(tableRule(widths));
   const agentCalls = end.agentCalls - start.agentCalls;
-  const proxyCalls = proxyTotal(end) - proxyTotal(start);
+  const proxyCalls = proxy.requestCount(end.proxyRequests) - proxy.requestCount(start.proxyRequests);
   console.log(row(["the agent's Docker client (api_calls)", String(agentCalls), (agentCalls / minutes).toFixed(2)]));
   console.log(row(["the engine socket (counting proxy, HTTP requests)", String(proxyCalls), (proxyCalls / minutes).toFixed(2)]));
   if (proxyCalls !== agentCalls) {
@@ -371,7 +335,7 @@ async function measureSteadyState(network: string, alpha: Node): Promise<void> {
     `engine events of alpha's containers in the window (health probes' exec_* events left out): ${listed.length === 0 ? "none" : listed.map(([action, count]) => `${action} x${count}`).join(", ")}`,
   );
   const rampCalls = start.agentCalls - beforeRamp.agentCalls;
-  console.log(`for comparison, starting the ${containerCount} containers until settled took ${(rampMs / 1000).toFixed(1)} s and ${rampCalls} calls by the agent (${proxyTotal(start) - proxyTotal(beforeRamp)} requests at the socket)`);
+  console.log(`for comparison, starting the ${containerCount} containers until settled took ${(rampMs / 1000).toFixed(1)} s and ${rampCalls} calls by the agent (${proxy.requestCount(start.proxyRequests) - proxy.requestCount(beforeRamp.proxyRequests)} requests at the socket)`);
 }
 
 try {
@@ -387,10 +351,11 @@ try {
   const widths = [54, 6, 6, 6];
   const row = (cells: string[]) => tableRow(cells, widths);
   console.log(row(["from -> to", "p50 ms", "p99 ms", "max ms"]));
-  console.log(row(widths.map((width) => "-".repeat(width))));
-  for (const node of [beta, gamma]) console.log(row([`health_status: unhealthy -> out of the LB on ${node.name}`, ...triple(figures.unhealthy.get(node.name)!)]));
-  for (const node of [beta, gamma]) console.log(row([`health_status: healthy -> back in the LB on ${node.name}`, ...triple(figures.healthy.get(node.name)!)]));
-  console.log(row(["flag file removed -> health_status: unhealthy (Docker)", ...triple(figures.toEvent)]));
+  console.log(tableRule(widths));
+  const cells = (samples: readonly number[]) => tripleCells(summarise(samples));
+  for (const node of [beta, gamma]) console.log(row([`health_status: unhealthy -> out of the LB on ${node.name}`, ...cells(figures.unhealthy.get(node.name)!)]));
+  for (const node of [beta, gamma]) console.log(row([`health_status: healthy -> back in the LB on ${node.name}`, ...cells(figures.healthy.get(node.name)!)]));
+  console.log(row(["flag file removed -> health_status: unhealthy (Docker)", ...cells(figures.toEvent)]));
   await measureSteadyState(network, alpha);
 } catch (error) {
   console.error(`bench/docker.ts failed: ${(error as Error).stack ?? error}`);

@@ -1,6 +1,7 @@
 // Small helpers the benchmarks share to turn samples into printed figures:
 // nearest-rank percentiles, a p50 / p99 / max summary, and fixed-width table
-// rows. Nothing here judges a figure; the benchmarks only print them.
+// rows; and to read their command-line flags. Nothing here judges a figure;
+// the benchmarks only print them.
 
 import { assert } from "../../src/lib/assert.ts";
 
@@ -26,7 +27,13 @@ export function summarise(samples: readonly number[]): Summary {
 /** "p50 / p99 / max" with `digits` decimals, or "-" without samples. */
 export function triple(summary: Summary, digits = 0): string {
   if (summary.count === 0) return "-";
-  return [summary.p50, summary.p99, summary.max].map((value) => value.toFixed(digits)).join(" / ");
+  return tripleCells(summary, digits).join(" / ");
+}
+
+/** p50, p99 and max with `digits` decimals as three table cells, each "-" without samples. */
+export function tripleCells(summary: Summary, digits = 0): string[] {
+  if (summary.count === 0) return ["-", "-", "-"];
+  return [summary.p50, summary.p99, summary.max].map((value) => value.toFixed(digits));
 }
 
 /** One row of a Markdown table whose cells are padded to `widths` (left-aligned first cell, right-aligned others). */
@@ -35,6 +42,7 @@ export function tableRow(cells: readonly string[], widths: readonly number[]): s
   return `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`;
 }
 
+/** The rule under a Markdown table's header row: each column's width in dashes. */
 export function tableRule(widths: readonly number[]): string {
   return `| ${widths.map((width) => "-".repeat(width)).join(" | ")} |`;
 }
@@ -43,6 +51,16 @@ export function tableRule(widths: readonly number[]): string {
 export function flag(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
   return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+}
+
+/** A whole-number flag held to [min, max], so a typo cannot start a run of hours; exits with status 2 otherwise. */
+export function boundedFlag(name: string, fallback: number, min: number, max: number): number {
+  const value = Number(flag(name, String(fallback)));
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`--${name}: expected a whole number from ${min} to ${max}`);
+    process.exit(2);
+  }
+  return value;
 }
 
 /** A "low-high" range flag such as "0.1-0.5"; a single number means low = high. */

@@ -139,10 +139,10 @@ export class SocketProxy {
     this.server = server;
   }
 
-  /** Requests seen since start, all kinds together. */
-  requestCount(): number {
+  /** Requests of all kinds together: seen since start, or in `requests`, a copy of `this.requests` taken earlier. */
+  requestCount(requests: ReadonlyMap<string, number> = this.requests): number {
     let total = 0;
-    for (const count of this.requests.values()) total += count;
+    for (const count of requests.values()) total += count;
     return total;
   }
 
