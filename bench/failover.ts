@@ -3,11 +3,12 @@
 // settings:
 //
 // 1. Simulator (virtual time, independent of this machine): three voters
-//    with the lan profile's Raft and lease timing run the agent's lease
-//    manager; once both leases are held and the group ran steadily for a
-//    random while, the holder crashes; recorded per lease is the time until
-//    another node may act on it (the lease checker runs after every event,
-//    so an overlap would stop the run).
+//    with the agent's Raft settings for the lan profile
+//    (bench/support/sim-failover.ts) and the lan lease timing run the
+//    agent's lease manager; once both leases are held and the group ran
+//    steadily for a random while, the holder crashes; recorded per lease is
+//    the time until another node may act on it (the lease checker runs
+//    after every event, so an overlap would stop the run).
 // 2. Real agent processes on loopback (lan profile, --bootstrap-expect 3,
 //    distinct priorities): rounds of kill -9 of the node acting on both
 //    leases, polling the survivors' /api/v1/leases until one acts on both
@@ -20,15 +21,14 @@
 
 import { cpus, loadavg } from "node:os";
 import { profiles } from "../src/config/profiles.ts";
-import { ticksFromTiming } from "../src/raft/index.ts";
 import type { LeasesView } from "../src/api/lease-api.ts";
 import { type LeaseName, leaseNames } from "../src/lease/table.ts";
 import { type AgentProcess, getJson } from "../test/support/agent-process.ts";
 import { LeaseRun, randomLeasePlan } from "../test/sim/lease/lease-run.ts";
-import type { ShellKnobs } from "../test/sim/raft/shell.ts";
 import { flag, summarise, tableRow, tableRule, triple } from "./support/figures.ts";
 import { raftLeaderTarget } from "./support/raft-role.ts";
 import { type FailoverTarget, measureRealFailover } from "./support/real-failover.ts";
+import { agentRaftKnobs, describeKnobs } from "./support/sim-failover.ts";
 
 const parts = flag("parts", "sim,real").split(",");
 const lan = profiles.lan;
@@ -47,16 +47,19 @@ function settingsLine(): string {
 
 function simulatorPart(): void {
   const seeds = Number(flag("sim-seeds", "300"));
-  const timing = ticksFromTiming(lan.raft);
+  const knobs = agentRaftKnobs("lan", { minMs: 0.5, maxMs: 2 });
   console.log("## 1. Simulator (virtual time), 3 voters");
-  console.log(`Settings: ${settingsLine()}; network delay 1-10 ms, no loss; clocks within ±100 ppm; fsync 0.5-2 ms; ${seeds} seeds.`);
+  console.log(
+    `Settings: ${settingsLine()}; the agent's other Raft settings: ${describeKnobs(knobs)}; ` +
+      `network delay 1-10 ms, no loss; clocks within ±100 ppm; fsync ${knobs.fsyncDelayMinMs}-${knobs.fsyncDelayMaxMs} ms; ${seeds} seeds.`,
+  );
   const samples = new Map<LeaseName | "both", number[]>([...leaseNames.map((lease) => [lease, []] as [LeaseName, number[]]), ["both", []]]);
   let missed = 0;
   const startedMs = performance.now();
   for (let seed = 1; seed <= seeds; seed++) {
+    // The random plan's knobs and lease timing are replaced, and its fault phase is never run: the one fault is the crash below.
     const base = randomLeasePlan(seed, { voters: 3, spares: 0, driftSpanPpm: 100, pauseShare: 0 });
-    const knobs: ShellKnobs = { ...base.knobs, ...timing, preVote: true, checkQuorum: true, fsyncDelayMinMs: 0.5, fsyncDelayMaxMs: 2 };
-    const run = new LeaseRun({ ...base, knobs, lease: { ...lan.lease }, leaseTickMs: timing.tickIntervalMs });
+    const run = new LeaseRun({ ...base, knobs, lease: { ...lan.lease }, leaseTickMs: knobs.tickIntervalMs });
     if (run.raft.runUntil(() => run.checker.allHeld(), 30_000) === undefined) throw new Error(`seed ${seed}: leases never held`);
     run.raft.run(1000 + run.raft.sim.prng.int(3000));
     const holder = run.liveNodes().find((node) => node.mayAct("lb_leader"));

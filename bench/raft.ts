@@ -2,8 +2,9 @@
 //
 // 1. Failover on the simulator: the time from a leader crash to a new leader
 //    (elected; acknowledged by a quorum, i.e. its first entry committed;
-//    known to every survivor) with the lan profile's Raft timing, over many
-//    seeds, for 3 and 5 voters. Virtual time: independent of this machine.
+//    known to every survivor) with the agent's Raft settings for the lan
+//    profile (bench/support/sim-failover.ts), over many seeds, for 3 and 5
+//    voters. Virtual time: independent of this machine.
 // 2. Failover between real agent processes on loopback (lan profile,
 //    --bootstrap-expect N): rounds of kill -9 of the leader, polling the
 //    survivors' /api/v1/raft/status until one reports itself leader in a
@@ -33,12 +34,11 @@ import { profiles } from "../src/config/profiles.ts";
 import type { ProfileName } from "../src/config/schema.ts";
 import { Prng } from "../src/lib/prng.ts";
 import { ticksFromTiming } from "../src/raft/index.ts";
-import type { ShellKnobs } from "../test/sim/raft/shell.ts";
 import { flag, rangeFlag, summarise, tableRow, tableRule, triple } from "./support/figures.ts";
 import { type GroupStorageKind, LoopbackRaftGroup, type ProposalDrain, closedLoop } from "./support/raft-group.ts";
 import { raftLeaderTarget } from "./support/raft-role.ts";
 import { measureRealFailover } from "./support/real-failover.ts";
-import { simulateFailover } from "./support/sim-failover.ts";
+import { agentRaftKnobs, describeKnobs, simulateFailover } from "./support/sim-failover.ts";
 
 const parts = flag("parts", "sim,real,commit").split(",");
 const lanTiming = ticksFromTiming(profiles.lan.raft);
@@ -61,24 +61,12 @@ function simulatorPart(): void {
   const delay = rangeFlag("sim-delay-ms", "0.1-0.5");
   const fsync = rangeFlag("sim-fsync-ms", "0.5-2");
   const driftSpanPpm = Number(flag("sim-drift-ppm", "100"));
-  const { snapshotEveryEntries } = profiles.lan.raft;
-  // The agent's defaults for everything the profile does not set (RaftService leaves them to resolveOptions).
-  const knobs: ShellKnobs = {
-    ...lanTiming,
-    preVote: true,
-    checkQuorum: true,
-    inflightMessagesMax: 64,
-    appendBytesMax: 256 * 1024,
-    learnerCatchUpEntriesMax: 64,
-    snapshotEveryEntries,
-    keepEntriesAfterSnapshot: Math.min(1024, snapshotEveryEntries / 2),
-    fsyncDelayMinMs: fsync.low,
-    fsyncDelayMaxMs: fsync.high,
-    sendBeforeSync: false,
-  };
+  const knobs = agentRaftKnobs("lan", { minMs: fsync.low, maxMs: fsync.high });
   console.log("## 1. Failover on the simulator (virtual time)");
-  console.log(`Settings: ${describeTiming("lan")}; network one-way delay ${delay.low}-${delay.high} ms, no loss;`);
-  console.log(`fsync ${fsync.low}-${fsync.high} ms; clock drift up to +-${driftSpanPpm} ppm; nodes start at random tick phases;`);
+  console.log(`Settings: ${describeTiming("lan")};`);
+  console.log(`the agent's other Raft settings: ${describeKnobs(knobs)};`);
+  console.log(`network one-way delay ${delay.low}-${delay.high} ms, no loss; fsync ${fsync.low}-${fsync.high} ms; clock drift up to +-${driftSpanPpm} ppm;`);
+  console.log("nodes start at random tick phases;");
   console.log(`the leader crashes 1-3 s after the first leader committed its first entry; seeds 1-${seeds} per size.`);
   console.log("Times from the crash: elected = a survivor is leader in a higher term; acknowledged = that leader's");
   console.log("commit index reached an entry of its own term (a quorum stored it: proposals can commit);");

@@ -14,11 +14,66 @@
 // Nodes start at random moments within one tick interval, so their tick
 // timers have independent phases as real processes' do. The figures are
 // virtual time and do not depend on the machine the benchmark runs on.
+//
+// agentRaftKnobs gives the simulated Raft shell the settings the agent runs
+// a profile with (the profile's timing and snapshot cadence, the Raft core's
+// defaults for everything RaftService leaves unset, RaftService's snapshot
+// compaction), for this file's runs and for the lease failover benchmark.
 
+import { profiles } from "../../src/config/profiles.ts";
+import type { ProfileName } from "../../src/config/schema.ts";
 import { assert } from "../../src/lib/assert.ts";
+import { Prng } from "../../src/lib/prng.ts";
+import { entriesKeptAfterSnapshotMax } from "../../src/node/raft-machine.ts";
+import { MemoryStorage, ticksFromTiming } from "../../src/raft/index.ts";
+import { resolveOptions } from "../../src/raft/options.ts";
 import type { NetworkFaults } from "../../test/sim/network.ts";
 import { RaftRun, randomPlan } from "../../test/sim/raft/harness.ts";
 import type { RaftShell, ShellKnobs } from "../../test/sim/raft/shell.ts";
+
+/**
+ * The agent's Raft settings for `profile`, as knobs of the simulated shell.
+ * RaftService gives its RawNode only the profile's tick counts (besides id,
+ * storage, prng and applied index), so the rest are the core's defaults,
+ * read from resolveOptions itself; the shell leaves the options it has no
+ * knob for to the same defaults. Snapshots follow RaftService's
+ * snapshotIfDue: every snapshotEveryEntries applied entries, keeping half
+ * that many (at most entriesKeptAfterSnapshotMax) behind it. Writes are
+ * durable before the messages of a Ready are sent, as in RaftService. The
+ * fsync latency is the simulated disk's, the caller's to choose.
+ */
+export function agentRaftKnobs(profile: ProfileName, fsync: { minMs: number; maxMs: number }): ShellKnobs {
+  const raft = profiles[profile].raft;
+  const timing = ticksFromTiming(raft);
+  const core = resolveOptions({
+    id: "n1",
+    storage: new MemoryStorage(),
+    prng: new Prng(1),
+    electionTicks: timing.electionTicks,
+    heartbeatTicks: timing.heartbeatTicks,
+  });
+  return {
+    ...timing,
+    preVote: core.preVote,
+    checkQuorum: core.checkQuorum,
+    inflightMessagesMax: core.inflightMessagesMax,
+    appendBytesMax: core.appendBytesMax,
+    learnerCatchUpEntriesMax: core.learnerCatchUpEntriesMax,
+    snapshotEveryEntries: raft.snapshotEveryEntries,
+    keepEntriesAfterSnapshot: Math.min(entriesKeptAfterSnapshotMax, Math.floor(raft.snapshotEveryEntries / 2)),
+    fsyncDelayMinMs: fsync.minMs,
+    fsyncDelayMaxMs: fsync.maxMs,
+    sendBeforeSync: false,
+  };
+}
+
+/** The knobs beyond timing, pre-vote and check-quorum, in words for a benchmark's settings line. */
+export function describeKnobs(knobs: ShellKnobs): string {
+  return (
+    `up to ${knobs.inflightMessagesMax} appends in flight per follower of up to ${knobs.appendBytesMax / 1024} KiB each, ` +
+    `a snapshot every ${knobs.snapshotEveryEntries} entries keeping ${knobs.keepEntriesAfterSnapshot}`
+  );
+}
 
 export interface SimFailoverSettings {
   voters: number;
